@@ -1,0 +1,1 @@
+"""Training-side code: data contract, validation, import, augmentation, splits, baselines."""
