@@ -1,0 +1,158 @@
+"""Text normalisation for matching, with a map back to the original offsets.
+
+Rules match on a cleaned copy of the utterance (half-width, simplified
+Chinese, no whitespace, no ASR fillers, stutters collapsed); findings must
+still point into the *original* utterance, so every normalised character
+remembers the index of the original character it came from.
+
+Everything here is pure Python and cheap: the traditional→simplified table
+is read once from opencc-python-reimplemented's character dictionary and
+applied with ``str.translate`` (1:1 per character, so offsets survive);
+OpenCC's phrase-level converter is only used for the rare text that holds
+traditional characters, and only when it keeps the length.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import List, Tuple
+
+# Fillers that carry no content in ASR output. "啊/哦" are left alone: they are
+# also sentence particles that change tone ("说话啊"), which rules need to see.
+_FILLER_CHARS = frozenset("嗯呃唔")
+# "额" is a filler only when it stands alone ("额，这个…"), never in 额度/金额.
+_STANDALONE_FILLERS = frozenset("额呃嗯唔哦噢喔啊")
+_SPACE_RE = re.compile(r"\s")
+_PUNCT = frozenset(",.!?;:、。~…·\"'()[]<>-—")
+# A character repeated 3+ times is an ASR stutter ("我我我") or emphasis
+# ("喂喂喂"); two copies keep the emphasis visible to rules.
+_MAX_RUN = 2
+
+
+@dataclass(frozen=True)
+class Normalized:
+    """Normalised text plus ``offsets[i]`` = index in the original of ``text[i]``."""
+    text: str
+    offsets: Tuple[int, ...]
+    original: str
+
+    def span(self, start: int, end: int) -> Tuple[int, int]:
+        """Original [start, end) covering normalised [start, end)."""
+        if end <= start:
+            raise ValueError(f"empty span {start}:{end}")
+        return self.offsets[start], self.offsets[end - 1] + 1
+
+
+def _width_table() -> dict:
+    table = {0x3000: " "}  # ideographic space
+    for code in range(0xFF01, 0xFF5F):  # full-width ASCII block
+        table[code] = chr(code - 0xFEE0)
+    # Chinese punctuation that has an obvious half-width twin.
+    for src, dst in {"。": ".", "、": ",", "～": "~", "“": '"', "”": '"', "‘": "'", "’": "'",
+                     "【": "[", "】": "]", "《": "<", "》": ">", "…": "…"}.items():
+        table[ord(src)] = dst
+    return table
+
+
+def _t2s_table() -> dict:
+    try:
+        import opencc  # noqa: WPS433 (lazy: only needed the first time text is normalised)
+    except ImportError:
+        return {}
+    path = os.path.join(os.path.dirname(opencc.__file__), "dictionary", "TSCharacters.txt")
+    table = {}
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) == 2 and len(parts[0]) == 1:
+                target = parts[1].split(" ")[0]
+                if len(target) == 1 and target != parts[0]:
+                    table[ord(parts[0])] = target
+    return table
+
+
+@lru_cache(maxsize=1)
+def _tables():
+    t2s = _t2s_table()
+    table = _width_table()
+    table.update(t2s)
+    return str.maketrans(table), frozenset(chr(c) for c in t2s)
+
+
+@lru_cache(maxsize=1)
+def _opencc_t2s():
+    try:
+        import opencc
+        return opencc.OpenCC("t2s")
+    except Exception:  # package missing or broken: the character table still applies
+        return None
+
+
+def to_simplified_halfwidth(text: str) -> str:
+    """Same-length conversion: full→half width, traditional→simplified, lower-case ASCII."""
+    table, traditional = _tables()
+    out = text.translate(table)
+    if not traditional.isdisjoint(text):
+        converter = _opencc_t2s()
+        if converter is not None:
+            phrase = converter.convert(text).translate(table)
+            if len(phrase) == len(out):
+                out = phrase
+    return out.lower()
+
+
+def normalize(text: str) -> Normalized:
+    """Normalise ``text`` for matching; see module docstring."""
+    if not isinstance(text, str):
+        raise TypeError(f"normalize() expects str, got {type(text).__name__}")
+    base = to_simplified_halfwidth(text)
+    chars: List[str] = []
+    offsets: List[int] = []
+    n = len(base)
+    run_char, run_len = "", 0
+    for i, ch in enumerate(base):
+        if ch.isspace():
+            continue
+        if ch in _FILLER_CHARS or (ch in _STANDALONE_FILLERS and _standalone(base, i, n)):
+            continue
+        if ch == run_char:
+            run_len += 1
+            if run_len > _MAX_RUN:
+                continue
+        else:
+            run_char, run_len = ch, 1
+        chars.append(ch)
+        offsets.append(i)
+    if not any(c not in _PUNCT for c in chars):
+        # Only fillers/punctuation: keep them (minus spaces) so "嗯。" stays visible.
+        chars, offsets = [], []
+        for i, ch in enumerate(base):
+            if not ch.isspace():
+                chars.append(ch)
+                offsets.append(i)
+    return Normalized("".join(chars), tuple(offsets), text)
+
+
+def _standalone(text: str, i: int, n: int) -> bool:
+    """True when text[i] is a one-character token between punctuation/space/edges
+    and another character of the clause follows (so a lone final "啊" is kept)."""
+    before = text[i - 1] if i > 0 else ","
+    after = text[i + 1] if i + 1 < n else ""
+    if not (before in _PUNCT or before.isspace() or i == 0):
+        return False
+    if after == "" or not (after in _PUNCT or after.isspace()):
+        return False
+    # keep it if nothing but punctuation follows: it may be the whole reply ("哦。")
+    return any(not (c in _PUNCT or c.isspace()) for c in text[i + 1:])
+
+
+def strip_events(context: str) -> Tuple[str, str]:
+    """Split a context into (bracketed events joined, customer words)."""
+    events = "".join(_EVENT_RE.findall(context))
+    words = _EVENT_RE.sub(" ", context).strip()
+    return events, words
+
+
+_EVENT_RE = re.compile(r"[\[【［][^\]】］]*[\]】］]")

@@ -1,0 +1,56 @@
+"""Load a split of labelled data for training, refusing data that breaks the schema.
+
+    from training.dataset import load
+    train = load("compliance", "train")                       # list of record dicts
+    train = load("compliance", "train", permissive_only=True)  # drop research-only / NC sources
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional, Tuple
+
+from training import schema
+from training.validate import DATA_DIR, DataError, validate_files
+
+SPLITS = ("train", "dev", "test")
+
+
+def split_path(task: str, split: str, data_dir: Optional[Path] = None) -> Path:
+    if task not in schema.TASKS:
+        raise ValueError(f"unknown task {task!r}; expected one of {', '.join(schema.TASKS)}")
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+    return Path(data_dir or DATA_DIR) / "splits" / f"{task}_{split}.jsonl"
+
+
+def is_permissive(rec: dict) -> bool:
+    return rec.get("license") in schema.PERMISSIVE_LICENSES
+
+
+def load(task: str, split: str, permissive_only: bool = False, data_dir: Optional[Path] = None) -> List[dict]:
+    """Records of data/splits/<task>_<split>.jsonl, validated first.
+
+    Raises FileNotFoundError if the split has not been written (run `python -m training.split`)
+    and DataError listing every problem if the file breaks data/SCHEMA.md.
+    """
+    path = split_path(task, split, data_dir)
+    if not path.exists():
+        raise FileNotFoundError(f"split file {path} not found; run `python -m training.split` first")
+    problems, loaded = validate_files([path])
+    if problems:
+        raise DataError(problems)
+    records = loaded[path]
+    if permissive_only:
+        records = [r for r in records if is_permissive(r)]
+    return records
+
+
+def model_input(task: str, rec: dict) -> str:
+    """The text a classifier sees: context [SEP] utterance for compliance, text for emotion."""
+    if task == "compliance":
+        return f"{rec.get('context') or ''} [SEP] {rec['utterance']}"
+    return rec["text"]
+
+
+def texts_and_labels(task: str, records: List[dict]) -> Tuple[List[str], List[str]]:
+    return [model_input(task, r) for r in records], [r["label"] for r in records]
