@@ -108,6 +108,9 @@ def normalize(text: str) -> Normalized:
     if not isinstance(text, str):
         raise TypeError(f"normalize() expects str, got {type(text).__name__}")
     base = to_simplified_halfwidth(text)
+    if _NEEDS_WORK.search(base) is None:
+        # fast path (most utterances): nothing to drop, offsets are the identity
+        return Normalized(base, tuple(range(len(base))), text)
     chars: List[str] = []
     offsets: List[int] = []
     n = len(base)
@@ -119,7 +122,8 @@ def normalize(text: str) -> Normalized:
             continue
         if ch == run_char:
             run_len += 1
-            if run_len > _MAX_RUN:
+            # digits and latin letters repeat for real ("88886666"): never collapse them
+            if run_len > _MAX_RUN and not ch.isascii():
                 continue
         else:
             run_char, run_len = ch, 1
@@ -155,4 +159,5 @@ def strip_events(context: str) -> Tuple[str, str]:
     return events, words
 
 
+_NEEDS_WORK = re.compile(r"[\s嗯呃唔额哦噢喔啊]|([^\x00-\x7f])\1\1")
 _EVENT_RE = re.compile(r"[\[【［][^\]】］]*[\]】］]")

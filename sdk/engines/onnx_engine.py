@@ -1,0 +1,262 @@
+"""The fine-tuned classifiers, served by ONNX Runtime (int8).
+
+Needs only onnxruntime, tokenizers and numpy, all imported lazily so that
+``import sdk`` stays cheap and the rules engine works without them. Never
+imports torch. The encoding functions here are also what training and export
+use, so the model sees exactly the same token ids at training and run time.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from ..labels import COMPLIANCE_LABELS, EMOTION_LABELS
+from ..results import CheckResult, EmotionResult, Finding
+from .base import CheckInput, Engine, ModelUnavailable
+
+DEFAULT_BATCH_SIZE = 32
+CANONICAL = {"compliance": COMPLIANCE_LABELS, "emotion": EMOTION_LABELS}
+
+_MODEL_MESSAGES = {
+    "non_compliant": ("模型判定：用语不符合服务规范（如不耐烦、推诿、生硬拒绝或不当用语）", None, "high"),
+    "missing_apology": ("模型判定：该情境需要致歉，回复中缺少致歉用语", "对不起／抱歉／让您久等了，……", "medium"),
+    "missing_thanks": ("模型判定：该情境需要致谢或礼貌回应，回复中缺少", "谢谢您的配合／感谢您的来电／不客气，……", "low"),
+}
+
+
+@dataclass
+class Encoded:
+    """Token ids per item (special tokens included) and notes about truncation."""
+    ids: List[List[int]]
+    type_ids: List[List[int]]
+    notes: List[List[str]]
+
+
+def _special_ids(tokenizer) -> Tuple[int, int, int]:
+    ids = [tokenizer.token_to_id(tok) for tok in ("[CLS]", "[SEP]", "[PAD]")]
+    if any(i is None for i in ids):
+        raise ModelUnavailable("tokenizer has no [CLS]/[SEP]/[PAD] tokens; expected a BERT WordPiece tokenizer")
+    return ids[0], ids[1], ids[2]
+
+
+def encode(tokenizer, texts: Sequence[str], contexts: Optional[Sequence[Optional[str]]], max_len: int) -> Encoded:
+    """BERT inputs for single texts (``contexts`` None) or (context, text) pairs.
+
+    Pairs are always ``[CLS] context [SEP] text [SEP]``; a missing context is
+    empty. Over-long input keeps the start of the text and the *end* of the
+    context (the words just before the reply), and says so in ``notes``.
+    """
+    cls_id, sep_id, _ = _special_ids(tokenizer)
+    text_ids = [e.ids for e in tokenizer.encode_batch(list(texts), add_special_tokens=False)]
+    out = Encoded([], [], [])
+    if contexts is None:
+        budget = max_len - 2
+        for ids in text_ids:
+            notes = [_truncation_note("text", len(ids), budget, max_len)] if len(ids) > budget else []
+            ids = ids[:budget]
+            out.ids.append([cls_id] + ids + [sep_id])
+            out.type_ids.append([0] * (len(ids) + 2))
+            out.notes.append(notes)
+        return out
+    ctx_ids = [e.ids for e in tokenizer.encode_batch([c or "" for c in contexts], add_special_tokens=False)]
+    budget = max_len - 3
+    for ids, ctx in zip(text_ids, ctx_ids):
+        notes: List[str] = []
+        if len(ids) + len(ctx) > budget:
+            # The reply matters most; the context keeps at least a quarter of the budget (its tail).
+            ctx_keep = min(len(ctx), max(budget - len(ids), budget // 4))
+            text_keep = min(len(ids), budget - ctx_keep)
+            if text_keep < len(ids):
+                notes.append(_truncation_note("utterance", len(ids), text_keep, max_len))
+            if ctx_keep < len(ctx):
+                notes.append(f"context has {len(ctx)} tokens; the model read only its last {ctx_keep} "
+                             f"(max_len={max_len})")
+            ids, ctx = ids[:text_keep], ctx[len(ctx) - ctx_keep:]
+        out.ids.append([cls_id] + ctx + [sep_id] + ids + [sep_id])
+        out.type_ids.append([0] * (len(ctx) + 2) + [1] * (len(ids) + 1))
+        out.notes.append(notes)
+    return out
+
+
+def _truncation_note(what: str, have: int, kept: int, max_len: int) -> str:
+    return (f"{what} has {have} tokens; the model read only the first {kept} (max_len={max_len}); "
+            "split long text into turns")
+
+
+def pad_batch(ids: Sequence[Sequence[int]], type_ids: Sequence[Sequence[int]], pad_id: int):
+    """numpy int64 input_ids, attention_mask, token_type_ids padded to the longest item."""
+    import numpy as np
+
+    width = max(len(row) for row in ids)
+    input_ids = np.full((len(ids), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(ids), width), dtype=np.int64)
+    types = np.zeros((len(ids), width), dtype=np.int64)
+    for i, (row, trow) in enumerate(zip(ids, type_ids)):
+        input_ids[i, :len(row)] = row
+        mask[i, :len(row)] = 1
+        types[i, :len(trow)] = trow
+    return input_ids, mask, types
+
+
+def length_batches(lengths: Sequence[int], batch_size: int) -> List[List[int]]:
+    """Indices grouped into batches of similar length, so little padding is computed."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def softmax(logits):
+    import numpy as np
+
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=-1, keepdims=True)
+
+
+def _import_runtime():
+    try:
+        import onnxruntime
+    except ImportError as exc:
+        raise ModelUnavailable("onnxruntime is not installed; install the SDK with the 'onnx' extra "
+                               "(pip install 'cs-qa-sdk[onnx]') or use engine='rules'") from exc
+    try:
+        import tokenizers
+    except ImportError as exc:
+        raise ModelUnavailable("tokenizers is not installed; install the SDK with the 'onnx' extra "
+                               "(pip install 'cs-qa-sdk[onnx]') or use engine='rules'") from exc
+    return onnxruntime, tokenizers
+
+
+def default_threads() -> int:
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def load_tokenizer(path: Path):
+    _, tokenizers = _import_runtime()
+    if not Path(path).is_file():
+        raise ModelUnavailable(f"tokenizer file not found: {path}")
+    try:
+        tokenizer = tokenizers.Tokenizer.from_file(str(path))
+    except Exception as exc:  # tokenizers raises a bare Exception for malformed files
+        raise ModelUnavailable(f"cannot read tokenizer {path}: {exc}") from exc
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    return tokenizer
+
+
+def make_session(path: Path, threads: Optional[int] = None):
+    """An ONNX Runtime CPU session with explicit thread counts (no oversubscription)."""
+    ort, _ = _import_runtime()
+    if not Path(path).is_file():
+        raise ModelUnavailable(f"ONNX model file not found: {path}")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or default_threads()
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    try:
+        return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own exception types per failure
+        raise ModelUnavailable(f"ONNX Runtime cannot load {path}: {exc}") from exc
+
+
+class TaskModel:
+    """One classifier head: session + tokenizer + label order + max_len."""
+
+    def __init__(self, session, tokenizer, labels: Sequence[str], max_len: int, pair: bool, task: str,
+                 batch_size: int = DEFAULT_BATCH_SIZE):
+        self.session, self.tokenizer, self.max_len, self.pair = session, tokenizer, max_len, pair
+        self.labels = tuple(labels)
+        self.batch_size = batch_size
+        self.pad_id = _special_ids(tokenizer)[2]
+        self._input_names = {i.name for i in session.get_inputs()}
+        # Columns of the model's output, reordered into the SDK's canonical label order.
+        self.column_order = [self.labels.index(label) for label in CANONICAL[task]]
+
+    def predict_logits(self, texts: Sequence[str], contexts: Optional[Sequence[Optional[str]]] = None):
+        """Logits in the SDK's canonical label order, plus truncation notes per item."""
+        import numpy as np
+
+        if self.pair and contexts is None:
+            contexts = [None] * len(texts)
+        encoded = encode(self.tokenizer, texts, contexts if self.pair else None, self.max_len)
+        logits = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
+        for batch in length_batches([len(row) for row in encoded.ids], self.batch_size):
+            input_ids, mask, types = pad_batch([encoded.ids[i] for i in batch],
+                                               [encoded.type_ids[i] for i in batch], self.pad_id)
+            feeds = {"input_ids": input_ids, "attention_mask": mask, "token_type_ids": types}
+            feeds = {k: v for k, v in feeds.items() if k in self._input_names}
+            logits[batch] = self.session.run(None, feeds)[0]
+        return logits[:, self.column_order], encoded.notes
+
+    def predict_proba(self, texts, contexts=None):
+        logits, notes = self.predict_logits(texts, contexts)
+        return softmax(logits), notes
+
+
+class OnnxEngine(Engine):
+    """Compliance and emotion from the fine-tuned int8 models in ``model_dir``.
+
+    Raises ModelUnavailable (naming the missing package, path or file) when the
+    runtime is missing or the directory does not verify against its manifest.
+    """
+
+    name = "onnx"
+
+    def __init__(self, model_dir, threads: Optional[int] = None, batch_size: int = DEFAULT_BATCH_SIZE):
+        from ..model_manifest import load_manifest
+
+        _import_runtime()
+        if threads is not None and (not isinstance(threads, int) or threads < 1):
+            raise ValueError(f"threads must be a positive int or None, got {threads!r}")
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        self.model_dir = Path(model_dir)
+        self.manifest = load_manifest(self.model_dir)
+        self.threads = threads or default_threads()
+        tokenizer = load_tokenizer(self.manifest.tokenizer_path)
+        self.models: Dict[str, TaskModel] = {}
+        for task, spec in self.manifest.tasks.items():
+            session = make_session(self.model_dir / spec.file, self.threads)
+            self.models[task] = TaskModel(session, tokenizer, spec.labels, spec.max_len, spec.inputs == "pair",
+                                          task, batch_size)
+
+    def model(self, task: str) -> TaskModel:
+        if task not in self.models:
+            raise ModelUnavailable(f"model directory {self.model_dir} has no {task!r} model; "
+                                   f"it has {', '.join(sorted(self.models)) or 'none'}")
+        return self.models[task]
+
+    def check_batch(self, items: Sequence[CheckInput]) -> List[CheckResult]:
+        if not items:
+            return []
+        probs, notes = self.model("compliance").predict_proba([i.utterance for i in items],
+                                                              [i.context for i in items])
+        results = []
+        for item, row, note in zip(items, probs, notes):
+            scores = {label: float(p) for label, p in zip(COMPLIANCE_LABELS, row)}
+            label = COMPLIANCE_LABELS[int(row.argmax())]
+            results.append(CheckResult(label=label, scores=scores, engine=self.name,
+                                       findings=model_findings(label, scores[label]),
+                                       utterance=item.utterance, context=item.context, warnings=list(note)))
+        return results
+
+    def emotion_batch(self, texts: Sequence[str]) -> List[EmotionResult]:
+        if not texts:
+            return []
+        probs, notes = self.model("emotion").predict_proba(list(texts))
+        return [EmotionResult(label=EMOTION_LABELS[int(row.argmax())],
+                              scores={label: float(p) for label, p in zip(EMOTION_LABELS, row)},
+                              engine=self.name, warnings=list(note))
+                for row, note in zip(probs, notes)]
+
+
+def model_findings(label: str, probability: float) -> List[Finding]:
+    """The model's decision as a Finding, so results explain themselves like rule hits do."""
+    if label not in _MODEL_MESSAGES:
+        return []
+    message, suggestion, severity = _MODEL_MESSAGES[label]
+    return [Finding(rule_id=f"model.{label}", label=label, start=None, end=None, text=None, source="onnx",
+                    message=f"{message}（置信度 {probability:.2f}）", suggestion=suggestion, severity=severity)]

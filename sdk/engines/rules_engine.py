@@ -1,0 +1,354 @@
+"""Rule engine: the rulebook applied to agent utterances, cue lists to customer emotion.
+
+Needs no model and no third-party runtime beyond the rulebook loader. Every
+decision is explained by its findings (rule id, span in the original
+utterance, message, standard wording to use instead).
+
+Decision per utterance (LABELS.md):
+1. context cues are detected on the bracketed events and the customer's words;
+2. forbidden rules search the normalised utterance; each hit is checked
+   against its local exceptions (negation before it, question/conditional
+   after it) and its whole-utterance exemptions (e.g. an apology present);
+3. required rules fire when a trigger is present (a cue, or the utterance
+   itself asking the customer to hold/repeat…) and none of the required
+   wording occurs un-negated ("不用跟我说对不起" is not an apology);
+4. label = highest priority among the non-advisory findings
+   (non_compliant > missing_apology > missing_thanks > standard).
+"""
+from __future__ import annotations
+
+import os
+import re
+from functools import lru_cache
+from typing import Dict, FrozenSet, List, Optional, Sequence, Tuple
+
+from ..labels import COMPLIANCE_LABELS, COMPLIANCE_PRIORITY, EMOTION_LABELS
+from ..normalize import normalize, strip_events, to_simplified_halfwidth
+from ..results import CheckResult, EmotionResult, Finding
+from .base import CheckInput, Engine
+
+_LEXICON_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "lexicons")
+_SEVERITY_CONFIDENCE = {"high": 0.94, "medium": 0.86, "low": 0.72}
+_STANDARD_CONFIDENCE = 0.86
+
+
+class RulesEngine(Engine):
+    """Rule-based compliance checking and customer-emotion detection."""
+
+    name = "rules"
+
+    def __init__(self, rulebook=None):
+        from ..rulebook import Rulebook, load_rulebook
+
+        if rulebook is None or isinstance(rulebook, (str, os.PathLike, list, tuple)):
+            rulebook = load_rulebook(rulebook)
+        if not isinstance(rulebook, Rulebook):
+            raise TypeError(f"rulebook must be a Rulebook, a path or a list of paths, got {type(rulebook).__name__}")
+        self.rulebook = rulebook
+        self._forbidden = tuple(r for r in rulebook.rules if r.kind == "forbidden")
+        self._required = tuple(r for r in rulebook.rules if r.kind == "required")
+        _emotion_lexicon()  # load the cue lists now, not on the first call
+        self._advisory = frozenset(r.id for r in rulebook.rules if r.advisory) | {"greeting.company_name"}
+        # One Aho–Corasick pass finds which rules can match at all (their anchors).
+        anchors: Dict[str, List[int]] = {}
+        for i, rule in enumerate(self._forbidden):
+            for a in rule.prefilter or ():
+                anchors.setdefault(a, []).append(i)
+        for j, rule in enumerate(self._required):
+            for a in rule.utterance_prefilter or ():
+                anchors.setdefault(a, []).append(_REQ_KEY + j)
+        self._anchors = _AnchorIndex(anchors)
+
+    # ------------------------------------------------------------------ API
+    def check_batch(self, items: Sequence[CheckInput]) -> List[CheckResult]:
+        return [self.check_one(item.utterance, item.context) for item in items]
+
+    def emotion_batch(self, texts: Sequence[str]) -> List[EmotionResult]:
+        return [self.emotion_one(t) for t in texts]
+
+    # -------------------------------------------------------------- checks
+    def check_one(self, utterance: str, context: Optional[str] = None) -> CheckResult:
+        norm = normalize(utterance)
+        text = norm.text
+        cues = self.context_cues(context) if context else frozenset()
+        findings: List[Finding] = []
+        company = self.rulebook.company_name or "XX"
+
+        present = self._anchors.present(text)
+        for i, rule in enumerate(self._forbidden):
+            if rule.prefilter is not None and i not in present:
+                continue
+            if rule.when_cues and cues.isdisjoint(rule.when_cues):
+                continue
+            hit = self._first_valid_hit(rule, text)
+            if hit is None:
+                continue
+            if rule.unless is not None and rule.unless.search(text):
+                continue
+            start, end = norm.span(*hit)
+            findings.append(Finding(
+                rule_id=rule.id, label=rule.label, start=start, end=end, text=utterance[start:end],
+                source="rules", message=rule.message, severity=rule.severity,
+                suggestion=_fill(rule.suggestion, company),
+            ))
+
+        for j, rule in enumerate(self._required):
+            triggered = (not cues.isdisjoint(rule.when_cues)) or (
+                rule.when_utterance is not None
+                and (rule.utterance_prefilter is None or _REQ_KEY + j in present)
+                and rule.when_utterance.search(text) is not None)
+            if not triggered:
+                continue
+            if rule.unless is not None and rule.unless.search(text):
+                continue
+            if self._has_required(rule.requires, text):
+                continue
+            findings.append(Finding(
+                rule_id=rule.id, label=rule.label, start=None, end=None, text=None, source="rules",
+                message=rule.message, severity=rule.severity, suggestion=_fill(rule.suggestion, company),
+            ))
+
+        if self.rulebook.company_name and "greeting" in cues and company not in text:
+            findings.append(Finding(
+                rule_id="greeting.company_name", label="non_compliant", start=None, end=None, text=None,
+                source="rules", message=f"开头语应报出公司名称“{company}”", severity="low",
+                suggestion=f"您好，{company}，我是客服人员XXX，很高兴为您服务，请问有什么可以帮您？",
+            ))
+        label, scores = _decide([f for f in findings if f.rule_id not in self._advisory])
+        emotion = None
+        if context:
+            _, words = strip_events(context)
+            if words.strip():
+                emotion = self.emotion_one(words)
+        return CheckResult(label=label, scores=scores, engine=self.name, findings=findings,
+                           emotion=emotion, utterance=utterance, context=context)
+
+    def context_cues(self, context: str) -> FrozenSet[str]:
+        """Ids of the rulebook cues present in a context string."""
+        return _context_cues(self.rulebook, context)
+
+    def _first_valid_hit(self, rule, text: str) -> Optional[Tuple[int, int]]:
+        for m in rule.regex.finditer(text):
+            s, e = m.span()
+            if e <= s:
+                continue
+            if rule.not_before is not None and rule.not_before.search(text, max(0, s - rule.window), s):
+                continue
+            if rule.not_after is not None and rule.not_after.match(text, e):
+                continue
+            return s, e
+        return None
+
+    def _has_required(self, requires, text: str) -> bool:
+        negation = self.rulebook.negation
+        for m in requires.finditer(text):
+            s = m.start()
+            if negation is not None and negation.search(text, max(0, s - 8), s):
+                continue  # "不用跟我说对不起" / "不必道歉" is not an apology
+            return True
+        return False
+
+    # ------------------------------------------------------------- emotion
+    def emotion_one(self, text: str) -> EmotionResult:
+        cached = _emotion_cached(text)
+        # a fresh object per call: results are mutable (the Checker adds warnings)
+        return EmotionResult(label=cached.label, scores=dict(cached.scores), engine=cached.engine,
+                             cues=list(cached.cues), warnings=[])
+
+
+_REQ_KEY = 100_000  # keys >= this are required rules (by index), below: forbidden rules
+
+
+class _AnchorIndex:
+    """Which anchor strings occur in a text → the set of rule keys they belong to."""
+
+    def __init__(self, anchors: Dict[str, List[int]]):
+        self._items = [(a, tuple(keys)) for a, keys in anchors.items()]
+        self._automaton = None
+        if not anchors:
+            return
+        try:
+            import ahocorasick
+        except ImportError:  # same answer from plain substring tests, only slower
+            return
+        automaton = ahocorasick.Automaton()
+        for a, keys in self._items:
+            automaton.add_word(a, keys)
+        automaton.make_automaton()
+        self._automaton = automaton
+
+    def present(self, text: str) -> set:
+        found: set = set()
+        if self._automaton is not None:
+            for _, keys in self._automaton.iter(text):
+                found.update(keys)
+        else:
+            for a, keys in self._items:
+                if a in text:
+                    found.update(keys)
+        return found
+
+
+def _fill(template: Optional[str], company: str) -> Optional[str]:
+    if template is None:
+        return None
+    return template.replace("{company}", company)
+
+
+@lru_cache(maxsize=4096)
+def _context_cues_cached(book_id: int, context: str) -> FrozenSet[str]:
+    book = _BOOKS[book_id]
+    events, words = strip_events(context)
+    events_n = to_simplified_halfwidth(events)
+    words_n = normalize(words).text if words.strip() else ""
+    both = events_n + "|" + words_n
+    active = []
+    for cue in book.cues:
+        target = events_n if cue.where == "events" else words_n if cue.where == "words" else both
+        if not target:
+            continue
+        if cue.prefilter is not None and not any(a in target for a in cue.prefilter):
+            continue
+        if cue.regex.search(target) and not (cue.unless is not None and cue.unless.search(target)):
+            active.append(cue.id)
+    return frozenset(active)
+
+
+_BOOKS: Dict[int, object] = {}
+
+
+def _context_cues(book, context: str) -> FrozenSet[str]:
+    # Contexts repeat a lot in batches (one customer turn, several candidate
+    # replies), so cue detection is cached per rulebook object.
+    _BOOKS[id(book)] = book
+    return _context_cues_cached(id(book), context)
+
+
+def _decide(deciding: List[Finding]) -> Tuple[str, Dict[str, float]]:
+    """Priority label and calibrated-ish scores from the label-deciding findings."""
+    weights = {label: 1.0 for label in COMPLIANCE_LABELS}
+    if not deciding:
+        label, confidence = "standard", _STANDARD_CONFIDENCE
+    else:
+        best = max(deciding, key=lambda f: (COMPLIANCE_PRIORITY[f.label], _SEVERITY_CONFIDENCE[f.severity]))
+        label = best.label
+        same = [f for f in deciding if f.label == label]
+        confidence = _SEVERITY_CONFIDENCE[best.severity]
+        confidence = min(0.97, confidence + 0.02 * (len(same) - 1))
+        for f in deciding:
+            if f.label != label:
+                weights[f.label] += 2.0
+    rest = 1.0 - confidence
+    others = [lab for lab in COMPLIANCE_LABELS if lab != label]
+    total = sum(weights[lab] for lab in others)
+    scores = {lab: (confidence if lab == label else rest * weights[lab] / total) for lab in COMPLIANCE_LABELS}
+    return label, scores
+
+
+# ---------------------------------------------------------------------------
+# Emotion by cue phrases
+# ---------------------------------------------------------------------------
+_EMOTION_FILES = {
+    "angry": ("emotion_angry.txt", "profanity_zh.txt"),
+    "dissatisfied": ("emotion_dissatisfied.txt",),
+    "anxious": ("emotion_anxious.txt",),
+    "satisfied": ("emotion_satisfied.txt",),
+}
+# A negator right before a cue flips or cancels it ("不满意", "不着急").
+_NEGATOR_RE = re.compile(r"(不|没|没有|别|不用|不要|无需|并不|不太|不是很)$")
+_FLIP = {"satisfied": "dissatisfied", "anxious": None, "angry": None, "dissatisfied": None}
+_NEUTRAL_BASE = 1.0
+
+
+@lru_cache(maxsize=4096)
+def _emotion_cached(text: str) -> EmotionResult:
+    # Contexts repeat within a batch (and the Checker asks again for the same
+    # customer words), so the emotion of a text is computed once.
+    return _emotion(_emotion_lexicon(), normalize(text))
+
+
+def _read_lexicon(name: str) -> List[Tuple[str, float]]:
+    out = []
+    with open(os.path.join(_LEXICON_DIR, name), encoding="utf-8") as fh:
+        for line in fh:
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            word, _, weight = line.partition("\t")
+            out.append((to_simplified_halfwidth(word.strip()), float(weight) if weight else 1.0))
+    return out
+
+
+@lru_cache(maxsize=1)
+def _emotion_lexicon():
+    """(automaton or regex, {cue: [(label, weight)]})."""
+    table: Dict[str, List[Tuple[str, float]]] = {}
+    for label, files in _EMOTION_FILES.items():
+        for name in files:
+            for word, weight in _read_lexicon(name):
+                if name.startswith("profanity"):
+                    weight = 2.5  # swearing at the agent is the clearest sign of anger
+                table.setdefault(word, []).append((label, weight))
+    try:
+        import ahocorasick
+
+        automaton = ahocorasick.Automaton()
+        for word in table:
+            automaton.add_word(word, word)
+        automaton.make_automaton()
+        finder = ("ac", automaton)
+    except ImportError:  # the pure-regex path gives the same matches, only slower
+        words = sorted(table, key=len, reverse=True)
+        finder = ("re", re.compile("|".join(re.escape(w) for w in words)))
+    return finder, table
+
+
+def _emotion_hits(finder, text: str):
+    kind, obj = finder
+    if kind == "ac":
+        for end, word in obj.iter(text):
+            yield end - len(word) + 1, end + 1, word
+    else:
+        for m in obj.finditer(text):
+            yield m.start(), m.end(), m.group()
+
+
+def _emotion(lexicon, norm) -> EmotionResult:
+    finder, table = lexicon
+    text = norm.text
+    raw = {label: 0.0 for label in EMOTION_LABELS}
+    raw["neutral"] = _NEUTRAL_BASE
+    cues: List[Finding] = []
+    taken: List[Tuple[int, int]] = []
+    # longest cues first, so "不满意" is not also counted as "满意"
+    hits = sorted(_emotion_hits(finder, text), key=lambda h: (-(h[1] - h[0]), h[0]))
+    for s, e, word in hits:
+        if any(s < te and ts < e for ts, te in taken):
+            continue
+        taken.append((s, e))
+        negated = _NEGATOR_RE.search(text, max(0, s - 4), s) is not None
+        for label, weight in table[word]:
+            target = label
+            if negated:
+                target = _FLIP[label]
+                if target is None:
+                    continue
+            raw[target] += weight
+            start, end = norm.span(s, e)
+            cues.append(Finding(rule_id=f"emotion.{target}", label=target, start=start, end=end,
+                                text=norm.original[start:end], source="rules",
+                                message=f"情绪线索：{word}", severity="low"))
+    bangs = text.count("!")
+    if bangs and (raw["angry"] or raw["dissatisfied"]):
+        boost = 0.5 * min(bangs, 3)
+        raw["angry" if raw["angry"] >= raw["dissatisfied"] else "dissatisfied"] += boost
+    if raw["angry"] and raw["dissatisfied"]:
+        # anger subsumes complaint words in the same utterance
+        raw["angry"] += 0.5 * raw["dissatisfied"]
+    total = sum(raw.values())
+    # sharpen: the strongest cue should dominate but keep some mass elsewhere
+    sharp = {k: (v / total) ** 2 for k, v in raw.items()}
+    z = sum(sharp.values())
+    scores = {k: round(v / z, 6) for k, v in sharp.items()}
+    label = max(EMOTION_LABELS, key=lambda k: (scores[k], k == "neutral"))
+    return EmotionResult(label=label, scores=scores, engine="rules", cues=cues)

@@ -1,0 +1,189 @@
+"""The manifest that travels with a model directory, and where to find the default one.
+
+A model directory holds one int8 ONNX file per task, ``tokenizer.json`` and
+``manifest.json``. The manifest records the label order of every head, the
+tokenizer's max_len, the export settings and the sha256 of every file, so a
+model cannot be read with the wrong labels and a corrupted or swapped file is
+refused before it is used. Only inert formats are allowed: nothing that could
+run code when loaded (pickle, torch checkpoints).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+from .engines.base import ModelUnavailable
+from .labels import COMPLIANCE_LABELS, EMOTION_LABELS
+
+MANIFEST_NAME = "manifest.json"
+FORMAT = "cs-qa-model/1"
+TASK_LABELS = {"compliance": COMPLIANCE_LABELS, "emotion": EMOTION_LABELS}
+# What each task's model reads: a (context, utterance) pair or one text.
+TASK_INPUTS = {"compliance": "pair", "emotion": "single"}
+
+ALLOWED_SUFFIXES = (".onnx", ".json", ".txt", ".md", ".png")
+# Formats that execute code on load; their presence anywhere in a model dir is refused.
+PICKLE_SUFFIXES = (".pkl", ".pickle", ".pt", ".pth", ".bin", ".ckpt", ".joblib", ".npy", ".npz")
+
+
+class ManifestError(ModelUnavailable):
+    """The manifest is missing, malformed, or does not match the files beside it."""
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    task: str
+    file: str
+    labels: Tuple[str, ...]
+    max_len: int
+    inputs: str  # "pair" or "single"
+
+
+@dataclass(frozen=True)
+class Manifest:
+    model_dir: Path
+    data: dict
+
+    @property
+    def tasks(self) -> Dict[str, TaskSpec]:
+        return {name: _task_spec(name, spec) for name, spec in self.data["tasks"].items()}
+
+    @property
+    def tokenizer_path(self) -> Path:
+        return self.model_dir / self.data["tokenizer"]
+
+    @property
+    def version(self) -> str:
+        return str(self.data.get("version", ""))
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_manifest(model_dir, verify: bool = True) -> Manifest:
+    """Read ``model_dir/manifest.json``; with ``verify`` check every file's sha256,
+    the label names and that no pickle-like file is present."""
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        raise ModelUnavailable(f"model directory not found: {model_dir}")
+    path = model_dir / MANIFEST_NAME
+    if not path.is_file():
+        raise ManifestError(f"no {MANIFEST_NAME} in model directory {model_dir} (looked for {path})")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ManifestError(f"{path} is not valid UTF-8 JSON: {exc}") from exc
+    _check_structure(data, path)
+    manifest = Manifest(model_dir, data)
+    if verify:
+        verify_files(manifest)
+    return manifest
+
+
+def verify_files(manifest: Manifest) -> None:
+    model_dir = manifest.model_dir
+    for name, expected in manifest.data["files"].items():
+        path = model_dir / name
+        if not path.is_file():
+            raise ManifestError(f"model file listed in {MANIFEST_NAME} is missing: {path}")
+        actual = sha256_file(path)
+        if actual != expected:
+            raise ManifestError(f"sha256 mismatch for model file {path}: manifest says {expected}, "
+                                f"file has {actual}; the file was changed or corrupted after export")
+    for path in sorted(model_dir.rglob("*")):
+        if path.is_file() and _looks_like_pickle(path):
+            raise ManifestError(f"refusing model directory {model_dir}: {path.name} is a pickle/torch "
+                                "checkpoint, which can run code when loaded; ship ONNX and JSON only")
+
+
+def write_manifest(model_dir, data: dict) -> Path:
+    """Write ``manifest.json`` with the sha256 of every other file in ``model_dir``."""
+    model_dir = Path(model_dir)
+    files = {}
+    for path in sorted(p for p in model_dir.iterdir() if p.is_file() and p.name != MANIFEST_NAME):
+        if path.suffix not in ALLOWED_SUFFIXES or _looks_like_pickle(path):
+            raise ManifestError(f"{path} may not be shipped in a model directory; allowed file types: "
+                                f"{', '.join(ALLOWED_SUFFIXES)}")
+        files[path.name] = sha256_file(path)
+    data = dict(data, format=FORMAT, files=files)
+    _check_structure(data, model_dir / MANIFEST_NAME)
+    out = model_dir / MANIFEST_NAME
+    out.write_text(json.dumps(data, ensure_ascii=False, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    return out
+
+
+def default_model_dir() -> Optional[Path]:
+    """The installed default model: inside the package (``sdk/bundled_models``),
+    else the source checkout's ``models/default``; None when neither has a manifest."""
+    package = Path(__file__).resolve().parent
+    candidates = [package / "bundled_models" / "default", package / "bundled_models",
+                  package.parent / "models" / "default"]
+    for candidate in candidates:
+        if (candidate / MANIFEST_NAME).is_file():
+            return candidate
+    return None
+
+
+def _check_structure(data, path: Path) -> None:
+    if not isinstance(data, dict):
+        raise ManifestError(f"{path} must hold a JSON object, got {type(data).__name__}")
+    if data.get("format") != FORMAT:
+        raise ManifestError(f"{path} has format {data.get('format')!r}; this SDK reads {FORMAT!r}")
+    for key, kind in (("tasks", dict), ("files", dict), ("tokenizer", str)):
+        if not isinstance(data.get(key), kind):
+            raise ManifestError(f"{path} needs a {kind.__name__} field {key!r}, got {data.get(key)!r:.80}")
+    if not data["tasks"]:
+        raise ManifestError(f"{path} lists no tasks; expected some of {', '.join(TASK_LABELS)}")
+    for name, spec in data["tasks"].items():
+        _task_spec(name, spec)
+        if spec["file"] not in data["files"]:
+            raise ManifestError(f"{path}: task {name!r} model file {spec['file']!r} has no sha256 entry in 'files'")
+    if data["tokenizer"] not in data["files"]:
+        raise ManifestError(f"{path}: tokenizer file {data['tokenizer']!r} has no sha256 entry in 'files'")
+    for name in data["files"]:
+        if "/" in name or "\\" in name or name.startswith("."):
+            raise ManifestError(f"{path}: file name {name!r} must be a plain name inside the model directory")
+
+
+def _task_spec(name: str, spec) -> TaskSpec:
+    if name not in TASK_LABELS:
+        raise ManifestError(f"unknown task {name!r} in manifest; expected one of {', '.join(TASK_LABELS)}")
+    if not isinstance(spec, dict):
+        raise ManifestError(f"manifest task {name!r} must be an object, got {type(spec).__name__}")
+    labels = spec.get("labels")
+    expected = TASK_LABELS[name]
+    if not isinstance(labels, list) or len(labels) != len(set(labels)) or set(labels) != set(expected):
+        raise ManifestError(f"manifest task {name!r} labels {labels!r} do not match the SDK's "
+                            f"{name} labels {list(expected)}")
+    max_len = spec.get("max_len")
+    if not isinstance(max_len, int) or not 8 <= max_len <= 4096:
+        raise ManifestError(f"manifest task {name!r} max_len must be an int in 8..4096, got {max_len!r}")
+    inputs = spec.get("inputs", TASK_INPUTS[name])
+    if inputs != TASK_INPUTS[name]:
+        raise ManifestError(f"manifest task {name!r} inputs must be {TASK_INPUTS[name]!r}, got {inputs!r}")
+    if not isinstance(spec.get("file"), str):
+        raise ManifestError(f"manifest task {name!r} needs a 'file' name, got {spec.get('file')!r}")
+    return TaskSpec(name, spec["file"], tuple(labels), max_len, inputs)
+
+
+def _looks_like_pickle(path: Path) -> bool:
+    if path.suffix.lower() in PICKLE_SUFFIXES:
+        return True
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+    # Pickle protocol 2+ starts with 0x80 <proto>; torch.save writes a zip holding a pickle.
+    return (len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5) or head == b"PK\x03\x04"
+
+
+def describe(manifest: Manifest) -> List[str]:
+    """One line per task, for CLIs and logs."""
+    return [f"{spec.task}: {spec.file} labels={list(spec.labels)} max_len={spec.max_len}"
+            for spec in manifest.tasks.values()]

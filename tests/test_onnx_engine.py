@@ -1,0 +1,209 @@
+"""OnnxEngine on a tiny random BERT exported to int8: loading errors, batching, truncation, no torch."""
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("tokenizers")
+
+from sdk.engines.base import CheckInput, ModelUnavailable  # noqa: E402
+from sdk.labels import COMPLIANCE_LABELS, EMOTION_LABELS  # noqa: E402
+from sdk.model_manifest import load_manifest, write_manifest  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+VOCAB = REPO.parent / "shared" / "data" / "bert_base_chinese_vocab" / "vocab.txt"
+if not VOCAB.is_file():
+    VOCAB = Path("/work/shared/data/bert_base_chinese_vocab/vocab.txt")
+MAX_LEN = {"compliance": 48, "emotion": 32}
+
+
+def build_model_dir(root: Path) -> Path:
+    """Random tiny BERT heads for both tasks -> fp32 ONNX -> optimised -> int8, plus a manifest."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from tokenizers.implementations import BertWordPieceTokenizer
+    from transformers import BertConfig, BertForSequenceClassification
+
+    from training.export import export_fp32, optimize_graph, quantize, QuantSettings
+
+    out = root / "model"
+    out.mkdir(parents=True)
+    BertWordPieceTokenizer(str(VOCAB), lowercase=True).save(str(out / "tokenizer.json"))
+    tasks = {}
+    for seed, (task, labels) in enumerate((("compliance", COMPLIANCE_LABELS), ("emotion", EMOTION_LABELS))):
+        torch.manual_seed(seed)
+        config = BertConfig(vocab_size=21128, hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
+                            intermediate_size=128, max_position_embeddings=64, num_labels=len(labels),
+                            id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)},
+                            attn_implementation="eager")
+        model = BertForSequenceClassification(config).eval()
+        model.save_pretrained(root / f"torch-{task}")
+        export_fp32(model, root / f"{task}.raw.onnx", 17)
+        optimize_graph(root / f"{task}.raw.onnx", root / f"{task}.fp32.onnx", config)
+        quantize(root / f"{task}.fp32.onnx", out / f"{task}.int8.onnx", QuantSettings())
+        tasks[task] = {"file": f"{task}.int8.onnx", "labels": list(labels), "max_len": MAX_LEN[task]}
+    write_manifest(out, {"version": "test", "tokenizer": "tokenizer.json", "opset": 17, "tasks": tasks})
+    return out
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    return build_model_dir(tmp_path_factory.mktemp("onnx_engine"))
+
+
+@pytest.fixture(scope="module")
+def engine(model_dir):
+    from sdk.engines.onnx_engine import OnnxEngine
+
+    return OnnxEngine(model_dir, threads=1, batch_size=4)
+
+
+def copy_of(model_dir, tmp_path) -> Path:
+    dst = tmp_path / "copy"
+    shutil.copytree(model_dir, dst)
+    return dst
+
+
+# ---------------------------------------------------------------- loading errors
+
+def test_missing_directory_names_the_path(tmp_path):
+    from sdk.engines.onnx_engine import OnnxEngine
+
+    missing = tmp_path / "nowhere"
+    with pytest.raises(ModelUnavailable, match=f"model directory not found: {missing}"):
+        OnnxEngine(missing)
+
+
+def test_missing_manifest_names_the_path(tmp_path):
+    from sdk.engines.onnx_engine import OnnxEngine
+
+    with pytest.raises(ModelUnavailable, match=f"no manifest.json in model directory {tmp_path}"):
+        OnnxEngine(tmp_path)
+
+
+def test_missing_model_file_names_the_path(model_dir, tmp_path):
+    from sdk.engines.onnx_engine import OnnxEngine
+
+    d = copy_of(model_dir, tmp_path)
+    (d / "emotion.int8.onnx").unlink()
+    with pytest.raises(ModelUnavailable, match=f"missing: {d / 'emotion.int8.onnx'}"):
+        OnnxEngine(d)
+
+
+def test_tampered_model_names_the_file(model_dir, tmp_path):
+    from sdk.engines.onnx_engine import OnnxEngine
+
+    d = copy_of(model_dir, tmp_path)
+    data = bytearray((d / "compliance.int8.onnx").read_bytes())
+    data[len(data) // 2] ^= 0x01
+    (d / "compliance.int8.onnx").write_bytes(bytes(data))
+    with pytest.raises(ModelUnavailable, match="sha256 mismatch for model file .*compliance.int8.onnx"):
+        OnnxEngine(d)
+
+
+def test_missing_onnxruntime_is_model_unavailable(model_dir, monkeypatch):
+    from sdk.engines.onnx_engine import OnnxEngine
+
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # makes `import onnxruntime` raise ImportError
+    with pytest.raises(ModelUnavailable, match="onnxruntime is not installed"):
+        OnnxEngine(model_dir)
+
+
+def test_missing_tokenizers_is_model_unavailable(model_dir, monkeypatch):
+    from sdk.engines.onnx_engine import OnnxEngine
+
+    monkeypatch.setitem(sys.modules, "tokenizers", None)
+    with pytest.raises(ModelUnavailable, match="tokenizers is not installed"):
+        OnnxEngine(model_dir)
+
+
+def test_bad_threads_value(model_dir):
+    from sdk.engines.onnx_engine import OnnxEngine
+
+    with pytest.raises(ValueError, match="threads must be a positive int"):
+        OnnxEngine(model_dir, threads=0)
+
+
+# ---------------------------------------------------------------- predictions
+
+def test_results_have_the_public_shape(engine):
+    [r] = engine.check_batch([CheckInput("好的，我帮您查一下。", "[客户已等待约2分钟] 喂？还有人吗？")])
+    assert r.engine == "onnx" and r.label in COMPLIANCE_LABELS
+    assert list(r.scores) == list(COMPLIANCE_LABELS)
+    assert abs(sum(r.scores.values()) - 1) < 1e-5 and max(r.scores, key=r.scores.get) == r.label
+    assert all(f.source == "onnx" for f in r.findings)
+    json.dumps(r.to_dict(), ensure_ascii=False)
+    [e] = engine.emotion_batch(["什么破公司！我要投诉你们！"])
+    assert e.engine == "onnx" and list(e.scores) == list(EMOTION_LABELS)
+    assert engine.check_batch([]) == [] and engine.emotion_batch([]) == []
+
+
+def test_batches_match_single_calls_in_order(engine):
+    items = [CheckInput("您好" * n, "客户说：" + "嗯" * (7 - n) if n % 2 else None) for n in range(1, 12)]
+    batch = engine.check_batch(items)
+    singles = [engine.check_batch([item])[0] for item in items]
+    for b, s, item in zip(batch, singles, items):
+        assert b.utterance == item.utterance and b.context == item.context
+        np.testing.assert_allclose(list(b.scores.values()), list(s.scores.values()), atol=2e-3)
+    texts = ["好" * n for n in (9, 1, 5, 3, 12, 2)]
+    for b, s in zip(engine.emotion_batch(texts), [engine.emotion_batch([t])[0] for t in texts]):
+        np.testing.assert_allclose(list(b.scores.values()), list(s.scores.values()), atol=2e-3)
+
+
+def test_engine_matches_pytorch(model_dir, engine):
+    torch = pytest.importorskip("torch")
+    from transformers import AutoModelForSequenceClassification
+
+    from sdk.engines.onnx_engine import encode, pad_batch
+
+    texts = ["谢谢你啊", "怎么还没到", "什么破公司！我要投诉你们！", "我急着用，什么时候能好啊"]
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir.parent / "torch-emotion").eval()
+    enc = encode(engine.models["emotion"].tokenizer, texts, None, MAX_LEN["emotion"])
+    ids, mask, types = (torch.from_numpy(a) for a in pad_batch(enc.ids, enc.type_ids, 0))
+    with torch.no_grad():
+        expected = torch.softmax(model(input_ids=ids, attention_mask=mask, token_type_ids=types).logits, -1)
+    got = np.array([list(r.scores.values()) for r in engine.emotion_batch(texts)])
+    np.testing.assert_allclose(got, expected.numpy(), atol=0.02)  # int8 vs fp32 probabilities
+
+
+def test_truncation_is_reported(engine):
+    [r] = engine.check_batch([CheckInput("您好" * 100, None)])
+    assert any("utterance has 200 tokens; the model read only the first 45" in w for w in r.warnings)
+    [e] = engine.emotion_batch(["好" * 40])
+    assert any("text has 40 tokens" in w for w in e.warnings)
+    [ok] = engine.check_batch([CheckInput("您好", "你好")])
+    assert ok.warnings == []
+
+
+def test_threads_are_explicit(engine):
+    opts = engine.models["compliance"].session.get_session_options()
+    assert opts.intra_op_num_threads == 1 and opts.inter_op_num_threads == 1
+
+
+def test_engine_never_imports_torch(model_dir):
+    code = ("import sys; from sdk.engines.onnx_engine import OnnxEngine; from sdk.engines.base import CheckInput; "
+            f"e = OnnxEngine({str(model_dir)!r}, threads=1); e.check_batch([CheckInput('您好', None)]); "
+            "e.emotion_batch(['好']); bad = [m for m in ('torch', 'transformers') if m in sys.modules]; "
+            "assert not bad, bad")
+    run = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+
+
+def test_manifest_label_order_is_respected(model_dir, tmp_path):
+    """A head whose manifest lists labels in another order still reports canonical names correctly."""
+    from sdk.engines.onnx_engine import OnnxEngine
+
+    d = copy_of(model_dir, tmp_path)
+    manifest = json.loads((d / "manifest.json").read_text(encoding="utf-8"))
+    manifest["tasks"]["emotion"]["labels"] = list(reversed(EMOTION_LABELS))
+    write_manifest(d, manifest)
+    original = OnnxEngine(model_dir, threads=1).emotion_batch(["太好了"])[0].scores
+    swapped = OnnxEngine(d, threads=1).emotion_batch(["太好了"])[0].scores
+    for a, b in zip(EMOTION_LABELS, reversed(EMOTION_LABELS)):
+        assert swapped[a] == pytest.approx(original[b])
+    assert load_manifest(d).tasks["emotion"].labels[0] == "angry"

@@ -1,0 +1,171 @@
+"""The permanent yardstick: character 1-3-gram TF-IDF + logistic regression.
+
+    python -m training.baseline            # both tasks, writes training/reports/baseline.{json,md}
+    python -m training.baseline --no-curve # skip the learning curve
+
+Compliance is measured with two input encodings: one vectoriser over
+"context [SEP] utterance" ("joined") and separate context / utterance vectorisers whose
+features are concatenated ("separate"). Both are reported; the learning curve and the headline
+row use the encoding that scores better on dev. Trains on the train split (every source), also
+on its permissive-licence part alone, and scores dev and test (hand-written only).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+from scipy.sparse import hstack
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import f1_score, precision_recall_fscore_support
+
+from training import schema
+from training.dataset import load
+from training.validate import REPO_ROOT
+
+REPORT_DIR = REPO_ROOT / "training" / "reports"
+CURVE = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+SEED = 13
+
+
+def _vectoriser() -> TfidfVectorizer:
+    return TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True, min_df=1)
+
+
+class Baseline:
+    """TF-IDF + LR for one task; `encoding` is "text", "joined" or "separate"."""
+
+    def __init__(self, task: str, encoding: str):
+        self.task, self.encoding = task, encoding
+        self.vecs: List[TfidfVectorizer] = []
+        self.clf = LogisticRegression(max_iter=3000, class_weight="balanced", C=4.0)
+
+    def _columns(self, recs: Sequence[dict]) -> List[List[str]]:
+        if self.task == "emotion":
+            return [[r["text"] for r in recs]]
+        if self.encoding == "joined":
+            return [[f"{r['context'] or ''} [SEP] {r['utterance']}" for r in recs]]
+        return [[r["context"] or "" for r in recs], [r["utterance"] for r in recs]]
+
+    def fit(self, recs: Sequence[dict]) -> "Baseline":
+        cols = self._columns(recs)
+        self.vecs = [_vectoriser() for _ in cols]
+        X = hstack([v.fit_transform(c) for v, c in zip(self.vecs, cols)]).tocsr()
+        self.clf.fit(X, [r["label"] for r in recs])
+        return self
+
+    def predict(self, recs: Sequence[dict]) -> List[str]:
+        X = hstack([v.transform(c) for v, c in zip(self.vecs, self._columns(recs))]).tocsr()
+        return list(self.clf.predict(X))
+
+
+def scores(task: str, gold: Sequence[str], pred: Sequence[str]) -> dict:
+    labels = list(schema.LABELS[task])
+    p, r, f, n = precision_recall_fscore_support(gold, pred, labels=labels, zero_division=0)
+    return {
+        "n": len(gold),
+        "macro_f1": round(float(f1_score(gold, pred, labels=labels, average="macro", zero_division=0)), 4),
+        "accuracy": round(float(np.mean([g == q for g, q in zip(gold, pred)])) if gold else 0.0, 4),
+        "per_label": {lab: {"precision": round(float(p[i]), 4), "recall": round(float(r[i]), 4),
+                            "f1": round(float(f[i]), 4), "support": int(n[i])} for i, lab in enumerate(labels)},
+    }
+
+
+def evaluate(task: str, encoding: str, train: Sequence[dict], evals: Dict[str, Sequence[dict]]) -> dict:
+    model = Baseline(task, encoding).fit(train)
+    return {name: scores(task, [r["label"] for r in recs], model.predict(recs)) for name, recs in evals.items() if recs}
+
+
+def learning_curve(task: str, encoding: str, train: Sequence[dict], dev: Sequence[dict]) -> List[dict]:
+    rng = random.Random(SEED)
+    order = list(train)
+    rng.shuffle(order)
+    out = []
+    for frac in CURVE:
+        sub = order[: max(len(schema.LABELS[task]) * 2, int(round(frac * len(order))))]
+        if len({r["label"] for r in sub}) < 2:
+            continue
+        dev_scores = evaluate(task, encoding, sub, {"dev": dev})["dev"]
+        out.append({"fraction": frac, "n_train": len(sub), "dev_macro_f1": dev_scores["macro_f1"]})
+    return out
+
+
+def run(tasks: Sequence[str], curve: bool = True) -> dict:
+    report: dict = {"model": "char 1-3-gram TF-IDF (sublinear) + LogisticRegression(class_weight=balanced, C=4)",
+                    "tasks": {}}
+    for task in tasks:
+        t0 = time.time()
+        train, dev, test = (load(task, s) for s in ("train", "dev", "test"))
+        permissive = [r for r in train if r["license"] in schema.PERMISSIVE_LICENSES]
+        encodings = ["joined", "separate"] if task == "compliance" else ["text"]
+        result = {"n_train": len(train), "n_train_permissive": len(permissive), "encodings": {}}
+        for enc in encodings:
+            result["encodings"][enc] = evaluate(task, enc, train, {"dev": dev, "test": test})
+        best = max(encodings, key=lambda e: result["encodings"][e]["dev"]["macro_f1"])
+        result["best_encoding"] = best
+        result["permissive_only"] = evaluate(task, best, permissive, {"dev": dev, "test": test})
+        handwritten = [r for r in train if r["source"] == "handwritten"]
+        result["handwritten_only"] = evaluate(task, best, handwritten, {"dev": dev, "test": test})
+        if curve:
+            result["learning_curve"] = learning_curve(task, best, train, dev)
+        result["seconds"] = round(time.time() - t0, 1)
+        report["tasks"][task] = result
+    return report
+
+
+def markdown(report: dict) -> str:
+    lines = [f"Model: {report['model']}. Dev and test are hand-written only.", ""]
+    for task, res in report["tasks"].items():
+        best = res["best_encoding"]
+        lines += [f"**{task}** (train {res['n_train']} records, of which {res['n_train_permissive']} permissive; "
+                  f"encoding `{best}`)", ""]
+        lines += ["| training data / encoding | dev macro-F1 | test macro-F1 | test accuracy |", "| --- | --- | --- | --- |"]
+        rows = [(f"all train, `{e}`", r) for e, r in res["encodings"].items()]
+        rows += [("permissive-licence train only", res["permissive_only"]),
+                 ("hand-written train only", res["handwritten_only"])]
+        for name, r in rows:
+            dev, test = r.get("dev", {}), r.get("test", {})
+            lines.append(f"| {name} | {dev.get('macro_f1', '–')} | {test.get('macro_f1', '–')} | {test.get('accuracy', '–')} |")
+        lines += ["", "| label | dev P | dev R | dev F1 | test P | test R | test F1 | test support |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+        enc = res["encodings"][best]
+        for lab in schema.LABELS[task]:
+            d = enc["dev"]["per_label"][lab] if "dev" in enc else {}
+            t = enc["test"]["per_label"][lab] if "test" in enc else {}
+            lines.append(f"| {lab} | {d.get('precision', '–')} | {d.get('recall', '–')} | {d.get('f1', '–')} | "
+                         f"{t.get('precision', '–')} | {t.get('recall', '–')} | {t.get('f1', '–')} | {t.get('support', 0)} |")
+        if res.get("learning_curve"):
+            lines += ["", "Learning curve (dev macro-F1 by share of the train split):", "",
+                      "| " + " | ".join(f"{int(p['fraction'] * 100)}% ({p['n_train']})" for p in res["learning_curve"]) + " |",
+                      "|" + " --- |" * len(res["learning_curve"]),
+                      "| " + " | ".join(str(p["dev_macro_f1"]) for p in res["learning_curve"]) + " |"]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--task", choices=schema.TASKS, action="append", help="default: both")
+    ap.add_argument("--no-curve", action="store_true")
+    ap.add_argument("--out", type=Path, default=REPORT_DIR)
+    args = ap.parse_args(argv)
+    report = run(args.task or list(schema.TASKS), curve=not args.no_curve)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "baseline.json").write_text(json.dumps(report, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    md = markdown(report)
+    (args.out / "baseline.md").write_text(md, encoding="utf-8")
+    print(md)
+    if args.out == REPORT_DIR:
+        from training.split import rewrite_readme_section
+        rewrite_readme_section("baseline", md)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""Fine-tuning settings: one dataclass, checked when it is built."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Optional
+
+TASKS = ("compliance", "emotion")
+INITS = ("pretrained", "random")
+CLASS_WEIGHTINGS = ("balanced", "sqrt", "none")
+DEVICES = ("auto", "cpu", "cuda")
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_MAX_LEN = {"compliance": 128, "emotion": 64}
+
+
+def default_base_model() -> Optional[Path]:
+    """The project's pretrained base under models/base/ (the only subdirectory with a config.json)."""
+    base = REPO / "models" / "base"
+    found = sorted(p for p in base.glob("*") if (p / "config.json").is_file()) if base.is_dir() else []
+    if (base / "config.json").is_file():
+        found.insert(0, base)
+    return found[0] if found else None
+
+
+@dataclass
+class TrainSettings:
+    task: str
+    out: Path
+    base_model: Optional[Path] = None  # None: default_base_model()
+    init: str = "pretrained"  # "random": same architecture, random weights (for the pretraining comparison)
+    max_len: Optional[int] = None  # None: DEFAULT_MAX_LEN[task]
+    batch_size: int = 32
+    eval_batch_size: int = 64
+    learning_rate: float = 5e-5
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.06
+    epochs: float = 4.0
+    max_minutes: Optional[float] = None  # wall-clock budget for training (evaluation of the best included)
+    evals_per_epoch: int = 2
+    class_weighting: str = "balanced"
+    seed: int = 13
+    device: str = "auto"
+    threads: Optional[int] = None  # torch CPU threads; None: torch's default
+    permissive_only: bool = False  # train only on permissively licensed records
+    data_dir: Optional[Path] = None  # None: data/splits via training.dataset
+    train_limit: Optional[int] = None  # first N training records (smoke tests)
+
+    def __post_init__(self):
+        if self.task not in TASKS:
+            raise ValueError(f"task must be one of {', '.join(TASKS)}, got {self.task!r}")
+        if self.init not in INITS:
+            raise ValueError(f"init must be one of {', '.join(INITS)}, got {self.init!r}")
+        if self.class_weighting not in CLASS_WEIGHTINGS:
+            raise ValueError(f"class_weighting must be one of {', '.join(CLASS_WEIGHTINGS)}, "
+                             f"got {self.class_weighting!r}")
+        if self.device not in DEVICES:
+            raise ValueError(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
+        self.out = Path(self.out)
+        if self.base_model is None:
+            self.base_model = default_base_model()
+            if self.base_model is None:
+                raise ValueError(f"no base model given and none found under {REPO / 'models' / 'base'}; "
+                                 "pass --base-model DIR (a Hugging Face BERT directory with config.json)")
+        self.base_model = Path(self.base_model)
+        if not (self.base_model / "config.json").is_file():
+            raise ValueError(f"base model {self.base_model} has no config.json; expected a Hugging Face "
+                             "BERT directory (config.json, model.safetensors, tokenizer.json or vocab.txt)")
+        if self.max_len is None:
+            self.max_len = DEFAULT_MAX_LEN[self.task]
+        _int_in("max_len", self.max_len, 16, 512)
+        _int_in("batch_size", self.batch_size, 1, 4096)
+        _int_in("eval_batch_size", self.eval_batch_size, 1, 4096)
+        _int_in("evals_per_epoch", self.evals_per_epoch, 1, 100)
+        _int_in("seed", self.seed, 0, 2**32 - 1)
+        if not 0 < self.learning_rate < 1:
+            raise ValueError(f"learning_rate must be in (0, 1), got {self.learning_rate!r}")
+        if not 0 <= self.weight_decay < 1:
+            raise ValueError(f"weight_decay must be in [0, 1), got {self.weight_decay!r}")
+        if not 0 <= self.warmup_ratio < 1:
+            raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio!r}")
+        if not 0 < self.epochs <= 100:
+            raise ValueError(f"epochs must be in (0, 100], got {self.epochs!r}")
+        if self.max_minutes is not None and not self.max_minutes > 0:
+            raise ValueError(f"max_minutes must be positive or None, got {self.max_minutes!r}")
+        if self.threads is not None:
+            _int_in("threads", self.threads, 1, 256)
+        if self.train_limit is not None:
+            _int_in("train_limit", self.train_limit, 1, 10**9)
+        if self.data_dir is not None:
+            self.data_dir = Path(self.data_dir)
+            if not self.data_dir.is_dir():
+                raise ValueError(f"data_dir {self.data_dir} does not exist")
+
+    def to_dict(self) -> dict:
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
+
+
+def _int_in(name: str, value, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"{name} must be an int in {low}..{high}, got {value!r}")

@@ -1,0 +1,365 @@
+"""Fine-tune a BERT checkpoint into a compliance or emotion classifier.
+
+    python -m training.train --task compliance --out runs/compliance [--base-model models/base/NAME]
+    python -m training.train --task emotion --out runs/emotion --max-minutes 12
+    python -m training.train --task compliance --init random --out runs/compliance-random   # no pretraining
+
+Compliance reads the pair (context or "", utterance); emotion reads one text.
+Data comes from data/splits via training.dataset (validated first; invalid
+data is refused). The checkpoint with the best dev macro-F1 is kept; the test
+split is never looked at here. Writes model.safetensors + config.json (with
+id2label in sdk.labels order) + tokenizer.json + train_report.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+from sdk.engines.onnx_engine import encode, length_batches, pad_batch
+from sdk.labels import COMPLIANCE_LABELS, EMOTION_LABELS
+from training.settings import TrainSettings
+
+LABELS = {"compliance": COMPLIANCE_LABELS, "emotion": EMOTION_LABELS}
+
+
+# ---------------------------------------------------------------- data
+
+def load_records(task: str, split: str, settings: TrainSettings) -> List[dict]:
+    from training.dataset import load
+
+    records = load(task, split, permissive_only=settings.permissive_only, data_dir=settings.data_dir)
+    if not records:
+        raise ValueError(f"the {task} {split} split is empty; nothing to train or select on")
+    return records
+
+
+def record_inputs(task: str, records: Sequence[dict]):
+    """(texts, contexts or None, label ids) in the form sdk's encoder takes."""
+    labels = LABELS[task]
+    if task == "compliance":
+        texts = [r["utterance"] for r in records]
+        contexts = [r.get("context") for r in records]
+    else:
+        texts, contexts = [r["text"] for r in records], None
+    return texts, contexts, np.array([labels.index(r["label"]) for r in records], dtype=np.int64)
+
+
+def data_sources(records: Sequence[dict]) -> List[dict]:
+    """Which sources (and their licences) a model was trained on, for the manifest."""
+    counts = Counter((r.get("source"), r.get("license")) for r in records)
+    return [{"source": s, "license": lic, "records": n} for (s, lic), n in sorted(counts.items())]
+
+
+def class_weights(label_ids: np.ndarray, n_labels: int, how: str) -> Optional[np.ndarray]:
+    """Inverse-frequency weights (mean 1 over the training set); labels absent from train get 1."""
+    if how == "none":
+        return None
+    counts = np.bincount(label_ids, minlength=n_labels).astype(np.float64)
+    present = counts > 0
+    weights = np.ones(n_labels)
+    weights[present] = counts[present].sum() / (present.sum() * counts[present])
+    if how == "sqrt":
+        weights = np.sqrt(weights)
+    return weights / (weights * counts).sum() * counts.sum()
+
+
+# ---------------------------------------------------------------- model
+
+def load_tokenizer(base_model: Path):
+    """tokenizer.json of the base model, or one built from its vocab.txt (lower-cased, as bert-base-chinese)."""
+    from tokenizers import Tokenizer
+    from tokenizers.implementations import BertWordPieceTokenizer
+
+    if (base_model / "tokenizer.json").is_file():
+        tokenizer = Tokenizer.from_file(str(base_model / "tokenizer.json"))
+    elif (base_model / "vocab.txt").is_file():
+        tokenizer = BertWordPieceTokenizer(str(base_model / "vocab.txt"), lowercase=True)._tokenizer
+    else:
+        raise FileNotFoundError(f"base model {base_model} has neither tokenizer.json nor vocab.txt")
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    return tokenizer
+
+
+def build_model(settings: TrainSettings, labels: Sequence[str]):
+    import torch
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    id2label = {i: label for i, label in enumerate(labels)}
+    label2id = {label: i for i, label in id2label.items()}
+    config = AutoConfig.from_pretrained(settings.base_model, num_labels=len(labels), id2label=id2label,
+                                        label2id=label2id)
+    if config.model_type != "bert":
+        raise ValueError(f"base model {settings.base_model} is a {config.model_type!r} model; the export and "
+                         "the SDK's encoder expect a BERT (model_type 'bert') checkpoint")
+    if settings.max_len > config.max_position_embeddings:
+        raise ValueError(f"max_len {settings.max_len} exceeds the base model's max_position_embeddings "
+                         f"{config.max_position_embeddings}")
+    torch.manual_seed(settings.seed)
+    if settings.init == "random":
+        return AutoModelForSequenceClassification.from_config(config)
+    return AutoModelForSequenceClassification.from_pretrained(settings.base_model, config=config)
+
+
+def pick_device(setting: str) -> str:
+    import torch
+
+    if setting == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' requested but torch sees no CUDA device")
+    if setting == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return setting
+
+
+def set_seeds(seed: int) -> None:
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+
+
+class Batches:
+    """Encoded inputs, served as padded torch batches of similar length."""
+
+    def __init__(self, tokenizer, task: str, records: Sequence[dict], max_len: int):
+        texts, contexts, self.labels = record_inputs(task, records)
+        encoded = encode(tokenizer, texts, contexts, max_len)
+        self.ids, self.type_ids = encoded.ids, encoded.type_ids
+        self.truncated = sum(1 for n in encoded.notes if n)
+        self.pad_id = tokenizer.token_to_id("[PAD]")
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def tensors(self, index: Sequence[int], device: str):
+        import torch
+
+        ids, mask, types = pad_batch([self.ids[i] for i in index], [self.type_ids[i] for i in index], self.pad_id)
+        return (torch.from_numpy(ids).to(device), torch.from_numpy(mask).to(device),
+                torch.from_numpy(types).to(device), torch.from_numpy(self.labels[list(index)]).to(device))
+
+    def epoch_order(self, batch_size: int, rng: random.Random) -> List[List[int]]:
+        # Shuffle, then sort within chunks of 50 batches by length: random batches, little padding.
+        order = list(range(len(self.ids)))
+        rng.shuffle(order)
+        chunk = batch_size * 50
+        batches = []
+        for start in range(0, len(order), chunk):
+            part = sorted(order[start:start + chunk], key=lambda i: len(self.ids[i]))
+            batches.extend(part[i:i + batch_size] for i in range(0, len(part), batch_size))
+        rng.shuffle(batches)
+        return batches
+
+
+def predict_logits(model, batches: Batches, batch_size: int, device: str) -> np.ndarray:
+    import torch
+
+    model.eval()
+    out = np.zeros((len(batches), model.config.num_labels), dtype=np.float32)
+    with torch.no_grad():
+        for index in length_batches([len(r) for r in batches.ids], batch_size):
+            ids, mask, types, _ = batches.tensors(index, device)
+            out[index] = model(input_ids=ids, attention_mask=mask, token_type_ids=types).logits.float().cpu().numpy()
+    return out
+
+
+def macro_f1(gold: np.ndarray, pred: np.ndarray, n_labels: int) -> float:
+    """Macro-F1 over every label of the task (absent labels count as 0 only if predicted)."""
+    from sklearn.metrics import f1_score
+
+    present = sorted(set(gold.tolist()) | set(pred.tolist()))
+    return float(f1_score(gold, pred, labels=present, average="macro", zero_division=0))
+
+
+# ---------------------------------------------------------------- training
+
+def train(settings: TrainSettings, log=print) -> dict:
+    import torch
+    from transformers import get_linear_schedule_with_warmup
+
+    started = time.monotonic()
+    deadline = started + settings.max_minutes * 60 if settings.max_minutes else math.inf
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    set_seeds(settings.seed)
+    device = pick_device(settings.device)
+    labels = LABELS[settings.task]
+
+    train_records = load_records(settings.task, "train", settings)
+    if settings.train_limit:
+        train_records = train_records[:settings.train_limit]
+    dev_records = load_records(settings.task, "dev", settings)
+    tokenizer = load_tokenizer(settings.base_model)
+    train_set = Batches(tokenizer, settings.task, train_records, settings.max_len)
+    dev_set = Batches(tokenizer, settings.task, dev_records, settings.max_len)
+    log(f"{settings.task}: {len(train_set)} train / {len(dev_set)} dev records "
+        f"({train_set.truncated} train inputs truncated to max_len={settings.max_len}); device={device}")
+
+    model = build_model(settings, labels).to(device)
+    weights = class_weights(train_set.labels, len(labels), settings.class_weighting)
+    loss_fn = torch.nn.CrossEntropyLoss(
+        weight=torch.tensor(weights, dtype=torch.float32, device=device) if weights is not None else None)
+    no_decay = ("bias", "LayerNorm.weight", "LayerNorm.bias")
+    groups = [
+        {"params": [p for n, p in model.named_parameters() if not any(k in n for k in no_decay)],
+         "weight_decay": settings.weight_decay},
+        {"params": [p for n, p in model.named_parameters() if any(k in n for k in no_decay)], "weight_decay": 0.0},
+    ]
+    optimizer = torch.optim.AdamW(groups, lr=settings.learning_rate)
+    steps_per_epoch = math.ceil(len(train_set) / settings.batch_size)
+    total_steps = max(1, math.ceil(steps_per_epoch * settings.epochs))
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(total_steps * settings.warmup_ratio), total_steps)
+    eval_every = max(1, steps_per_epoch // settings.evals_per_epoch)
+
+    rng = random.Random(settings.seed)
+    best = {"dev_macro_f1": -1.0, "step": 0, "epoch": 0.0}
+    best_state: Optional[Dict] = None
+    history = []
+    step, stop_reason = 0, "epochs done"
+    last_eval_seconds = 0.0
+
+    def evaluate_dev():
+        nonlocal best_state, last_eval_seconds
+        t0 = time.monotonic()
+        pred = predict_logits(model, dev_set, settings.eval_batch_size, device).argmax(-1)
+        f1 = macro_f1(dev_set.labels, pred, len(labels))
+        accuracy = float((pred == dev_set.labels).mean())
+        last_eval_seconds = time.monotonic() - t0
+        entry = {"step": step, "epoch": round(step / steps_per_epoch, 3), "dev_macro_f1": round(f1, 4),
+                 "dev_accuracy": round(accuracy, 4), "minutes": round((time.monotonic() - started) / 60, 2)}
+        history.append(entry)
+        if f1 > best["dev_macro_f1"]:
+            best.update(dev_macro_f1=f1, dev_accuracy=accuracy, step=step, epoch=entry["epoch"])
+            best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+        log(f"  step {step}/{total_steps} epoch {entry['epoch']:.2f} dev macro-F1 {f1:.4f} acc {accuracy:.4f} "
+            f"(best {best['dev_macro_f1']:.4f} @ step {best['step']}) {entry['minutes']} min")
+        model.train()
+
+    model.train()
+    running, seen = 0.0, 0
+    while step < total_steps and stop_reason == "epochs done":
+        for index in train_set.epoch_order(settings.batch_size, rng):
+            ids, mask, types, gold = train_set.tensors(index, device)
+            logits = model(input_ids=ids, attention_mask=mask, token_type_ids=types).logits
+            loss = loss_fn(logits.float(), gold)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            running, seen = running + float(loss.detach()), seen + 1
+            if step % eval_every == 0 or step == total_steps:
+                log(f"  train loss {running / seen:.4f}")
+                running, seen = 0.0, 0
+                evaluate_dev()
+            if step >= total_steps:
+                break
+            # Leave room for one more dev evaluation inside the budget.
+            if time.monotonic() + last_eval_seconds > deadline:
+                stop_reason = f"time budget of {settings.max_minutes} min reached"
+                break
+    if not history or history[-1]["step"] != step:
+        evaluate_dev()
+
+    model.load_state_dict(best_state)
+    report = save(model, tokenizer, settings, train_records, dev_records, best, history, stop_reason,
+                  started, device, weights)
+    log(f"best dev macro-F1 {best['dev_macro_f1']:.4f} at step {best['step']} ({stop_reason}); saved {settings.out}")
+    return report
+
+
+def save(model, tokenizer, settings, train_records, dev_records, best, history, stop_reason, started, device,
+         weights) -> dict:
+    import torch
+    import transformers
+
+    out = settings.out
+    out.mkdir(parents=True, exist_ok=True)
+    model.to("cpu").save_pretrained(out, safe_serialization=True)
+    tokenizer.save(str(out / "tokenizer.json"))
+    report = {
+        "task": settings.task,
+        "labels": list(LABELS[settings.task]),
+        "settings": settings.to_dict(),
+        "base_model": base_model_info(settings.base_model),
+        "best": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in best.items()},
+        "history": history,
+        "stop_reason": stop_reason,
+        "minutes": round((time.monotonic() - started) / 60, 2),
+        "device": device,
+        "class_weights": [round(float(w), 4) for w in weights] if weights is not None else None,
+        "train_label_counts": dict(Counter(r["label"] for r in train_records)),
+        "records": {"train": len(train_records), "dev": len(dev_records)},
+        "data_sources": data_sources(train_records),
+        "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
+    }
+    (out / "train_report.json").write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    return report
+
+
+def base_model_info(path: Path) -> dict:
+    config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    info = {"path": str(path), "name": path.name}
+    for key in ("model_type", "num_hidden_layers", "hidden_size", "num_attention_heads", "intermediate_size",
+                "vocab_size", "max_position_embeddings"):
+        if key in config:
+            info[key] = config[key]
+    return info
+
+
+# ---------------------------------------------------------------- CLI
+
+def parse_args(argv=None) -> TrainSettings:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--task", required=True, choices=("compliance", "emotion"))
+    ap.add_argument("--out", required=True, type=Path, help="output model directory")
+    ap.add_argument("--base-model", type=Path, help="Hugging Face BERT directory (default: models/base/<name>)")
+    ap.add_argument("--init", default="pretrained", choices=("pretrained", "random"))
+    ap.add_argument("--max-len", type=int)
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=5e-5, dest="learning_rate")
+    ap.add_argument("--weight-decay", type=float, default=0.01)
+    ap.add_argument("--warmup-ratio", type=float, default=0.06)
+    ap.add_argument("--epochs", type=float, default=4.0)
+    ap.add_argument("--max-minutes", type=float)
+    ap.add_argument("--evals-per-epoch", type=int, default=2)
+    ap.add_argument("--class-weighting", default="balanced", choices=("balanced", "sqrt", "none"))
+    ap.add_argument("--seed", type=int, default=13)
+    ap.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    ap.add_argument("--threads", type=int)
+    ap.add_argument("--permissive-only", action="store_true", help="train only on permissively licensed records")
+    ap.add_argument("--data-dir", type=Path, help="directory holding splits/ (default: data/)")
+    ap.add_argument("--train-limit", type=int, help="use only the first N training records (smoke tests)")
+    args = vars(ap.parse_args(argv))
+    return TrainSettings(**args)
+
+
+def main(argv=None) -> int:
+    from training.validate import DataError
+
+    try:
+        settings = parse_args(argv)
+        train(settings)
+    except (ValueError, FileNotFoundError) as exc:
+        # DataError is a ValueError: it lists every problem in the data.
+        kind = "invalid data" if isinstance(exc, DataError) else "error"
+        print(f"{kind}: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
