@@ -14,8 +14,8 @@ Rule anatomy (see ``sdk/rules/default.yaml`` for the full, commented format):
   (minus ``not_before``/``not_after`` local exceptions and ``unless`` whole-
   utterance exceptions), optionally only when a context cue is present.
 * ``kind: required`` — fires when a trigger is present (a context cue from
-  ``when_cues`` or an utterance pattern from ``when_utterance``) and none of
-  ``requires`` occurs in the utterance.
+  ``when_cues`` or an utterance pattern from ``when_utterance``; both when
+  ``trigger: all``) and none of ``requires`` occurs in the utterance.
 * ``advisory: true`` — reported as a finding but never decides the label.
 
 Patterns may embed a lexicon as ``{lex:name}`` (an escaped alternation).
@@ -62,6 +62,7 @@ class CompiledCue:
     unless: Optional["re.Pattern"]
     message: str
     prefilter: Optional[FrozenSet[str]] = None
+    branches: Tuple[Tuple["re.Pattern", Optional[FrozenSet[str]]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -83,10 +84,14 @@ class CompiledRule:
     when_utterance: Optional["re.Pattern"]
     requires: Optional["re.Pattern"]
     window: int
+    trigger: str = "any"  # required rules: "any" = a cue OR the utterance trigger; "all" = both
     # Literal strings of which every match contains one (None: unknown); lets
     # the engine skip a regex when the text cannot match (see anchor_strings).
     prefilter: Optional[FrozenSet[str]] = None
     utterance_prefilter: Optional[FrozenSet[str]] = None
+    # forbidden rules: the top-level alternatives of `regex`, each compiled with
+    # its own anchors, so only the alternatives that can match are run
+    branches: Tuple[Tuple["re.Pattern", Optional[FrozenSet[str]]], ...] = ()
 
 
 @dataclass
@@ -267,6 +272,7 @@ def _models():
         when_utterance: List[str] = []
         requires: List[str] = []
         window: int = Field(default=8, ge=1, le=40)
+        trigger: Literal["any", "all"] = "any"
         notes: Optional[str] = None
 
         @field_validator("label")
@@ -325,6 +331,16 @@ def _compile(raw: dict, sources: Tuple[str, ...]) -> Rulebook:
         if not words:
             raise RulebookError(f"{where}: lexicon {name!r} is empty")
 
+    def branches(patterns: Iterable[str], phrases: Iterable[str]) -> tuple:
+        out = []
+        words = [re.escape(p) for p in phrases if p]
+        if words:
+            out.append(re.compile("|".join(words)))
+        for p in patterns:
+            expanded = _LEX_REF.sub(lambda m: _lex_alt(lexicons, m.group(1)), p)
+            out.extend(re.compile(part) for part in split_alternatives(expanded))
+        return tuple((b, anchor_strings(b)) for b in out)
+
     def rx(patterns: Iterable[str], owner: str, fld: str, phrases: Iterable[str] = ()) -> Optional["re.Pattern"]:
         parts = [re.escape(p) for p in phrases if p]
         for p in patterns:
@@ -357,7 +373,7 @@ def _compile(raw: dict, sources: Tuple[str, ...]) -> Rulebook:
             raise RulebookError(f"{where}: cue {cue.id!r} field 'phrases/patterns': a cue needs at least one")
         cues.append(CompiledCue(cue.id, cue.where, cue.scenario, regex,
                                 rx(cue.unless, f"cue {cue.id!r}", "unless"), cue.message,
-                                anchor_strings(regex)))
+                                anchor_strings(regex), branches(cue.patterns, cue.phrases)))
 
     rules = []
     rule_ids = set()
@@ -386,8 +402,9 @@ def _compile(raw: dict, sources: Tuple[str, ...]) -> Rulebook:
             if not r.when_cues and when_utt is None:
                 raise RulebookError(f"{where}: {owner} field 'when_cues/when_utterance': "
                                     f"a required rule needs a trigger")
-            if r.label == "non_compliant" and not r.advisory:
-                pass  # allowed: e.g. a company's mandatory disclaimer
+            if r.trigger == "all" and (not r.when_cues or when_utt is None):
+                raise RulebookError(f"{where}: {owner} field 'trigger': 'all' needs both when_cues and "
+                                    f"when_utterance")
         if not r.enabled:
             continue
         nb = rx([f"(?:{p})$" for p in r.not_before], owner, "not_before")
@@ -396,8 +413,9 @@ def _compile(raw: dict, sources: Tuple[str, ...]) -> Rulebook:
             message=r.message, suggestion=r.suggestion, source=r.source, advisory=r.advisory,
             regex=regex, not_before=nb, not_after=rx(r.not_after, owner, "not_after"),
             unless=rx(r.unless, owner, "unless"), when_cues=tuple(r.when_cues),
-            when_utterance=when_utt, requires=requires, window=r.window,
+            when_utterance=when_utt, requires=requires, window=r.window, trigger=r.trigger,
             prefilter=anchor_strings(regex), utterance_prefilter=anchor_strings(when_utt),
+            branches=branches(r.patterns, r.phrases) if r.kind == "forbidden" else (),
         ))
     negation = rx([f"(?:{p})$" for p in book.negation], "negation", "negation")
     return Rulebook(book.version, book.company_name, lexicons, tuple(cues), tuple(rules), sources, negation)
@@ -481,3 +499,27 @@ def _need(sp, items):
     if not candidates:
         return None
     return min(candidates, key=_cost)
+
+
+def split_alternatives(pattern: str) -> List[str]:
+    """Split a regex at its top-level ``|`` (outside groups, classes, escapes)."""
+    parts, depth, in_class, escaped, start = [], 0, False, False, 0
+    for i, ch in enumerate(pattern):
+        if escaped:
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif in_class:
+            if ch == "]":
+                in_class = False
+        elif ch == "[":
+            in_class = True
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "|" and depth == 0:
+            parts.append(pattern[start:i])
+            start = i + 1
+    parts.append(pattern[start:])
+    return [p for p in parts if p]

@@ -207,3 +207,91 @@ def test_manifest_label_order_is_respected(model_dir, tmp_path):
     for a, b in zip(EMOTION_LABELS, reversed(EMOTION_LABELS)):
         assert swapped[a] == pytest.approx(original[b])
     assert load_manifest(d).tasks["emotion"].labels[0] == "angry"
+
+
+# ---------------------------------------------------------------- hybrid
+
+class FixedEngine:
+    """Returns the same results for every input (stands in for either engine)."""
+
+    def __init__(self, name, check, emotion=None):
+        self.name, self._check, self._emotion = name, check, emotion
+
+    def check_batch(self, items):
+        return [self._check] * len(items)
+
+    def emotion_batch(self, texts):
+        return [self._emotion] * len(texts)
+
+
+def _check(label, engine, findings=(), warnings=()):
+    from sdk.results import CheckResult
+
+    scores = {lab: (0.7 if lab == label else 0.1) for lab in COMPLIANCE_LABELS}
+    return CheckResult(label=label, scores=scores, engine=engine, findings=list(findings), warnings=list(warnings))
+
+
+def _finding(label, severity, source="rules", start=0):
+    from sdk.results import Finding
+
+    return Finding(rule_id=f"x.{label}", label=label, start=start, end=None if start is None else start + 2,
+                   text="不行" if start is not None else None, source=source, message="m", severity=severity)
+
+
+def test_hybrid_model_decides_and_rules_explain():
+    from sdk.engines.hybrid import HybridEngine
+
+    model = _check("missing_apology", "onnx", [_finding("missing_apology", "medium", "onnx", None)], ["w1"])
+    rules = _check("missing_thanks", "rules", [_finding("missing_thanks", "low")], ["w1", "w2"])
+    [r] = HybridEngine(FixedEngine("onnx", model), FixedEngine("rules", rules)).check_batch([CheckInput("好的")])
+    assert (r.label, r.engine) == ("missing_apology", "onnx")
+    assert [f.source for f in r.findings] == ["onnx", "rules"]  # supporting findings first
+    assert r.warnings == ["w1", "w2"]
+
+
+def test_hybrid_high_severity_forbidden_wording_overrides():
+    from sdk.engines.hybrid import HybridEngine
+
+    model = _check("standard", "onnx")
+    rules = _check("non_compliant", "rules", [_finding("non_compliant", "high")])
+    [r] = HybridEngine(FixedEngine("onnx", model), FixedEngine("rules", rules),
+                       policy="forbidden_high").check_batch([CheckInput("不行")])
+    assert (r.label, r.engine) == ("non_compliant", "rules")
+    assert r.scores == rules.scores
+    # A medium-severity hit does not override under this policy, and never under "model".
+    medium = _check("non_compliant", "rules", [_finding("non_compliant", "medium")])
+    [r] = HybridEngine(FixedEngine("onnx", model), FixedEngine("rules", medium),
+                       policy="forbidden_high").check_batch([CheckInput("不行")])
+    assert (r.label, r.engine) == ("standard", "onnx")
+    [r] = HybridEngine(FixedEngine("onnx", model), FixedEngine("rules", rules),
+                       policy="model").check_batch([CheckInput("不行")])
+    assert r.engine == "onnx"
+
+
+def test_hybrid_emotion_keeps_agreeing_cues_only():
+    from sdk.engines.hybrid import HybridEngine
+    from sdk.results import EmotionResult
+
+    scores = {lab: 0.2 for lab in EMOTION_LABELS}
+    model = EmotionResult("angry", scores, "onnx")
+    rules = EmotionResult("dissatisfied", scores, "rules",
+                          cues=[_finding("angry", "high"), _finding("dissatisfied", "low")])
+    [e] = HybridEngine(FixedEngine("onnx", None, model), FixedEngine("rules", None, rules)).emotion_batch(["x"])
+    assert e.label == "angry" and e.engine == "onnx" and [c.label for c in e.cues] == ["angry"]
+
+
+def test_hybrid_rejects_unknown_policy():
+    from sdk.engines.hybrid import HybridEngine
+
+    with pytest.raises(ValueError, match="policy must be one of model, forbidden_high"):
+        HybridEngine(None, None, policy="vote")
+
+
+def test_checker_uses_the_model(model_dir):
+    import sdk
+
+    checker = sdk.Checker(engine="onnx", model_dir=model_dir, threads=1)
+    assert checker.engine == "onnx"
+    r = checker.check("好的，我帮您查一下。", context="[客户已等待约2分钟] 喂？还有人吗？")
+    assert r.label in COMPLIANCE_LABELS and r.engine in ("onnx", "rules")
+    assert r.emotion is not None and r.emotion.engine == "onnx"

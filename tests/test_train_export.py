@@ -157,6 +157,8 @@ def test_pair_encoding_keeps_reply_and_context_tail(workspace):
     assert enc.type_ids[0].count(1) == 32 - len(ctx_part) - 2
     assert any("utterance has 60 tokens" in n for n in enc.notes[0])
     assert not encode(tok, ["短"], [None], 32).notes[0]
+    # Full-width letters/digits read like ASCII ones; Chinese punctuation is kept.
+    assert encode(tok, ["ＶＩＰ１２３，好"], None, 32).ids == encode(tok, ["VIP123，好"], None, 32).ids
 
 
 # ---------------------------------------------------------------- train -> export -> engine

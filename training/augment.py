@@ -70,7 +70,8 @@ def _pick(options: Sequence[str], key: str) -> str:
 
 def _tidy(text: str) -> str:
     text = re.sub(r"^[，,。；;、\s]+", "", text)
-    return re.sub(r"([，,])\s*([。！!？?])", r"\2", text).strip()
+    text = re.sub(r"([，,])\s*([。！!？?])", r"\2", text).strip()
+    return re.sub(r"[，,、；;]$", "。", text)
 
 
 def drop_clauses(text: str, pattern: re.Pattern) -> Optional[str]:
@@ -124,7 +125,9 @@ def compliance_variants(r: dict) -> Iterator[Tuple[str, Optional[str], str, str,
         cut = drop_clauses(utt, THANKS)
         if cut and not COURTESY.search(cut):  # "很高兴为您服务" already answers thanks
             yield "phrase_edit", ctx, cut, "missing_thanks", scen
-    if label == "missing_apology" and scen in APOLOGY_INSERT and not APOLOGY.search(utt):
+    # A hold request needs consent as well as an apology; only add the apology where consent is there.
+    consent_ok = scen != "hold_request" or bool(re.search(r"好吗|可以吗|行吗|方便", utt))
+    if label == "missing_apology" and scen in APOLOGY_INSERT and consent_ok and not APOLOGY.search(utt):
         yield "phrase_edit", ctx, APOLOGY_INSERT[scen] + utt, "standard", scen
     if label == "missing_thanks" and scen in THANKS_INSERT and not THANKS.search(utt):
         yield "phrase_edit", ctx, THANKS_INSERT[scen] + utt, "standard", scen

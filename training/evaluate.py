@@ -278,16 +278,18 @@ def model_card(report: dict, manifest: dict, runs: List[dict]) -> str:
                          f"class weighting `{settings.get('class_weighting')}`, seed {settings.get('seed')}; "
                          f"checkpoint chosen on dev macro-F1 ({best.get('dev_macro_f1')} at step "
                          f"{best.get('step')}); {training.get('minutes')} min on {training.get('device')}.")
-    if manifest.get("training_data"):
-        lines += ["", "Training data (source, licence, records):", "", "| source | licence | records |",
+    for task, spec in manifest["tasks"].items():
+        sources = (spec.get("training") or {}).get("data_sources") or []
+        if not sources:
+            continue
+        lines += ["", f"{task} training data (source, licence, records):", "", "| source | licence | records |",
                   "| --- | --- | --- |"]
-        lines += [f"| {d['source']} | {d['license']} | {d['records']} |" for d in manifest["training_data"]]
-        restricted = sorted({d["license"] for d in manifest["training_data"]}
-                            - {"Apache-2.0", "MIT", "CC-BY-4.0"})
-        if restricted:
-            lines += ["", f"Some training text carries non-permissive licences ({', '.join(restricted)}); "
-                          "check before redistributing these weights commercially, or retrain with "
-                          "`python -m training.train --permissive-only`."]
+        lines += [f"| {d['source']} | {d['license']} | {d['records']} |" for d in sources]
+    restricted = sorted({d["license"] for d in manifest.get("training_data", [])} - {"Apache-2.0", "MIT", "CC-BY-4.0"})
+    if restricted:
+        lines += ["", f"Some training text carries non-permissive licences ({', '.join(restricted)}); "
+                      "check before redistributing these weights commercially, or retrain with "
+                      "`python -m training.train --permissive-only`."]
     lines += ["", "## Export", "",
               f"ONNX opset {manifest.get('opset')}, ONNX Runtime transformer fusion, dynamic int8 quantisation "
               "(`quantize_dynamic`, int8 weights, uint8 activations). Parity gate against PyTorch on the test "

@@ -88,10 +88,15 @@ class Gate:
 # ---------------------------------------------------------------- steps
 
 def load_torch_model(model_dir: Path, task: str):
+    import torch
     from transformers import AutoModelForSequenceClassification
 
+    from training.train import quiet_transformers
+
+    quiet_transformers()
     # Eager attention traces to the MatMul/Softmax pattern ORT's optimizer fuses into one Attention op.
-    model = AutoModelForSequenceClassification.from_pretrained(model_dir, attn_implementation="eager").eval()
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir, attn_implementation="eager",
+                                                               dtype=torch.float32).eval()
     labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
     if labels != list(LABELS[task]):
         raise ValueError(f"{model_dir} is not a {task} model: its labels are {labels}, expected "

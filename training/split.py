@@ -9,6 +9,7 @@ Rules:
   normalisation (digits, names, punctuation removed) or near-identical (character 5-gram
   Jaccard >= 0.8). A component goes to train/dev/test by a hash of its smallest group id
   (about 70/15/15), so the split never depends on file order or on other components.
+* The second reader's data/review/corrections.jsonl is applied first (relabel or drop).
 * Test holds hand-written records only. Real and augmented records go to train; one that
   belongs to (same group) or nearly duplicates a dev/test component is dropped instead, so
   nothing seen in training leaks into evaluation.
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from training import schema
-from training.validate import DATA_DIR, DataError, default_paths, validate_files
+from training.validate import DATA_DIR, DataError, Problem, default_paths, validate_files
 
 SPLITS = ("train", "dev", "test")
 FRACTIONS = (0.70, 0.15, 0.15)
@@ -145,14 +146,53 @@ class _Linker:
         return out
 
 
-def load_sources(data_dir: Path = DATA_DIR) -> Dict[str, List[dict]]:
-    """All source records per task; refuses (DataError) if any file breaks the schema."""
+CORRECTIONS = Path("review") / "corrections.jsonl"
+
+
+def load_corrections(data_dir: Path, known: Dict[str, dict]) -> Tuple[Dict[str, Optional[str]], List[Problem]]:
+    """The second reader's {id: new label, or None = drop} for hand-written records."""
+    path = data_dir / CORRECTIONS
+    out: Dict[str, Optional[str]] = {}
+    problems: List[Problem] = []
+    if not path.exists():
+        return out, problems
+    for n, line in enumerate(path.read_text("utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            c = json.loads(line)
+            rid, new = c["id"], c["new_label"]
+        except (ValueError, KeyError, TypeError) as e:
+            problems.append(Problem(str(path), n, f"unreadable correction ({e}), expected JSON with 'id' and 'new_label'"))
+            continue
+        rec = known.get(rid)
+        if rec is None or rec["source"] != "handwritten":
+            problems.append(Problem(str(path), n, f"correction for unknown id {rid!r}, expected a hand-written record id"))
+            continue
+        task = "compliance" if "utterance" in rec else "emotion"
+        if new is not None and new not in schema.LABELS[task]:
+            problems.append(Problem(str(path), n, f"new_label {new!r} is not a {task} label, expected one of "
+                                                  f"{', '.join(schema.LABELS[task])} or null (drop)"))
+            continue
+        out[rid] = new
+    return out, problems
+
+
+def load_sources(data_dir: Path = DATA_DIR, corrections: bool = True) -> Dict[str, List[dict]]:
+    """All source records per task, with data/review/corrections.jsonl applied (relabel, or
+    drop where new_label is null). Refuses (DataError) if any file breaks the schema."""
     problems, loaded = validate_files(default_paths(data_dir))
-    if problems:
-        raise DataError(problems)
+    known = {r["id"]: r for recs in loaded.values() for r in recs}
+    fixes, more = load_corrections(data_dir, known) if corrections else ({}, [])
+    if problems or more:
+        raise DataError(problems + more)
     out: Dict[str, List[dict]] = {t: [] for t in schema.TASKS}
     for path, recs in loaded.items():
         for r in recs:
+            if r["id"] in fixes:
+                if fixes[r["id"]] is None:
+                    continue
+                r = dict(r, label=fixes[r["id"]])
             out["compliance" if "utterance" in r else "emotion"].append(r)
     return out
 

@@ -90,6 +90,14 @@ def load_tokenizer(base_model: Path):
     return tokenizer
 
 
+def quiet_transformers() -> None:
+    """Silence transformers' per-load reports and progress bars (the head is new on purpose)."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
 def build_model(settings: TrainSettings, labels: Sequence[str]):
     import torch
     from transformers import AutoConfig, AutoModelForSequenceClassification
@@ -106,8 +114,10 @@ def build_model(settings: TrainSettings, labels: Sequence[str]):
                          f"{config.max_position_embeddings}")
     torch.manual_seed(settings.seed)
     if settings.init == "random":
-        return AutoModelForSequenceClassification.from_config(config)
-    return AutoModelForSequenceClassification.from_pretrained(settings.base_model, config=config)
+        return AutoModelForSequenceClassification.from_config(config, dtype=torch.float32)
+    # The base may store fp16 weights; fine-tune in fp32 whatever the checkpoint's dtype.
+    return AutoModelForSequenceClassification.from_pretrained(settings.base_model, config=config,
+                                                              dtype=torch.float32)
 
 
 def pick_device(setting: str) -> str:
@@ -189,6 +199,7 @@ def train(settings: TrainSettings, log=print) -> dict:
     import torch
     from transformers import get_linear_schedule_with_warmup
 
+    quiet_transformers()
     started = time.monotonic()
     deadline = started + settings.max_minutes * 60 if settings.max_minutes else math.inf
     if settings.threads:
@@ -217,7 +228,10 @@ def train(settings: TrainSettings, log=print) -> dict:
          "weight_decay": settings.weight_decay},
         {"params": [p for n, p in model.named_parameters() if any(k in n for k in no_decay)], "weight_decay": 0.0},
     ]
-    optimizer = torch.optim.AdamW(groups, lr=settings.learning_rate)
+    try:  # the fused kernel is ~10x faster than the per-tensor loop over the 21k-row embedding table
+        optimizer = torch.optim.AdamW(groups, lr=settings.learning_rate, fused=True)
+    except (RuntimeError, TypeError):
+        optimizer = torch.optim.AdamW(groups, lr=settings.learning_rate)
     steps_per_epoch = math.ceil(len(train_set) / settings.batch_size)
     total_steps = max(1, math.ceil(steps_per_epoch * settings.epochs))
     scheduler = get_linear_schedule_with_warmup(optimizer, int(total_steps * settings.warmup_ratio), total_steps)

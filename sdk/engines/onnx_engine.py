@@ -26,6 +26,13 @@ _MODEL_MESSAGES = {
 }
 
 
+# Full-width letters and digits ("ＡＢＣ１２３") -> ASCII, so they tokenize like their
+# half-width twins; Chinese punctuation is left alone (the base model was pretrained on it).
+_WIDTH = {code: code - 0xFEE0 for span in ((0xFF10, 0xFF19), (0xFF21, 0xFF3A), (0xFF41, 0xFF5A))
+          for code in range(span[0], span[1] + 1)}
+_WIDTH[0x3000] = 0x20
+
+
 @dataclass
 class Encoded:
     """Token ids per item (special tokens included) and notes about truncation."""
@@ -49,7 +56,8 @@ def encode(tokenizer, texts: Sequence[str], contexts: Optional[Sequence[Optional
     context (the words just before the reply), and says so in ``notes``.
     """
     cls_id, sep_id, _ = _special_ids(tokenizer)
-    text_ids = [e.ids for e in tokenizer.encode_batch(list(texts), add_special_tokens=False)]
+    texts = [t.translate(_WIDTH) for t in texts]
+    text_ids = [e.ids for e in tokenizer.encode_batch(texts, add_special_tokens=False)]
     out = Encoded([], [], [])
     if contexts is None:
         budget = max_len - 2
@@ -60,7 +68,8 @@ def encode(tokenizer, texts: Sequence[str], contexts: Optional[Sequence[Optional
             out.type_ids.append([0] * (len(ids) + 2))
             out.notes.append(notes)
         return out
-    ctx_ids = [e.ids for e in tokenizer.encode_batch([c or "" for c in contexts], add_special_tokens=False)]
+    ctx_ids = [e.ids for e in tokenizer.encode_batch([(c or "").translate(_WIDTH) for c in contexts],
+                                                     add_special_tokens=False)]
     budget = max_len - 3
     for ids, ctx in zip(text_ids, ctx_ids):
         notes: List[str] = []

@@ -48,16 +48,27 @@ class RulesEngine(Engine):
         self._forbidden = tuple(r for r in rulebook.rules if r.kind == "forbidden")
         self._required = tuple(r for r in rulebook.rules if r.kind == "required")
         _emotion_lexicon()  # load the cue lists now, not on the first call
+        self._cue_cache: Dict[str, FrozenSet[str]] = {}
         self._advisory = frozenset(r.id for r in rulebook.rules if r.advisory) | {"greeting.company_name"}
         # One Aho–Corasick pass finds which rules can match at all (their anchors).
         anchors: Dict[str, List[int]] = {}
+        # key of branch b of forbidden rule i: i * _BRANCH_SLOTS + b
         for i, rule in enumerate(self._forbidden):
-            for a in rule.prefilter or ():
-                anchors.setdefault(a, []).append(i)
+            if len(rule.branches) >= _BRANCH_SLOTS:
+                raise ValueError(f"rule {rule.id!r} has more than {_BRANCH_SLOTS - 1} alternatives")
+            for b, (_, branch_anchors) in enumerate(rule.branches):
+                for a in branch_anchors or ():
+                    anchors.setdefault(a, []).append(i * _BRANCH_SLOTS + b)
         for j, rule in enumerate(self._required):
             for a in rule.utterance_prefilter or ():
                 anchors.setdefault(a, []).append(_REQ_KEY + j)
         self._anchors = _AnchorIndex(anchors)
+        cue_anchors: Dict[str, List[int]] = {}
+        for i, cue in enumerate(rulebook.cues):
+            for b, (_, branch_anchors) in enumerate(cue.branches):
+                for a in branch_anchors or ():
+                    cue_anchors.setdefault(a, []).append(i * _BRANCH_SLOTS + b)
+        self._cue_anchors = _AnchorIndex(cue_anchors)
 
     # ------------------------------------------------------------------ API
     def check_batch(self, items: Sequence[CheckInput]) -> List[CheckResult]:
@@ -76,11 +87,9 @@ class RulesEngine(Engine):
 
         present = self._anchors.present(text)
         for i, rule in enumerate(self._forbidden):
-            if rule.prefilter is not None and i not in present:
-                continue
             if rule.when_cues and cues.isdisjoint(rule.when_cues):
                 continue
-            hit = self._first_valid_hit(rule, text)
+            hit = self._first_valid_hit(rule, text, present, i * _BRANCH_SLOTS)
             if hit is None:
                 continue
             if rule.unless is not None and rule.unless.search(text):
@@ -93,12 +102,15 @@ class RulesEngine(Engine):
             ))
 
         for j, rule in enumerate(self._required):
-            triggered = (not cues.isdisjoint(rule.when_cues)) or (
-                rule.when_utterance is not None
-                and (rule.utterance_prefilter is None or _REQ_KEY + j in present)
-                and rule.when_utterance.search(text) is not None)
-            if not triggered:
+            by_cue = not cues.isdisjoint(rule.when_cues)
+            if rule.trigger == "all" and not by_cue:
                 continue
+            if not by_cue or rule.trigger == "all":
+                by_text = (rule.when_utterance is not None
+                           and (rule.utterance_prefilter is None or _REQ_KEY + j in present)
+                           and rule.when_utterance.search(text) is not None)
+                if not by_text:
+                    continue
             if rule.unless is not None and rule.unless.search(text):
                 continue
             if self._has_required(rule.requires, text):
@@ -125,19 +137,53 @@ class RulesEngine(Engine):
 
     def context_cues(self, context: str) -> FrozenSet[str]:
         """Ids of the rulebook cues present in a context string."""
-        return _context_cues(self.rulebook, context)
+        # Contexts repeat a lot (one customer turn, several candidate replies;
+        # the same event strings), so cue detection is cached per engine.
+        cues = self._cue_cache.get(context)
+        if cues is None:
+            if len(self._cue_cache) >= _CUE_CACHE_SIZE:
+                self._cue_cache.clear()
+            cues = self._cue_cache[context] = self._detect_cues(context)
+        return cues
 
-    def _first_valid_hit(self, rule, text: str) -> Optional[Tuple[int, int]]:
-        for m in rule.regex.finditer(text):
-            s, e = m.span()
-            if e <= s:
+    def _detect_cues(self, context: str) -> FrozenSet[str]:
+        events, words = strip_events(context)
+        events_n = to_simplified_halfwidth(events)
+        words_n = normalize(words).text if words.strip() else ""
+        both = events_n + "|" + words_n
+        present = self._cue_anchors.present(both)
+        active = []
+        for i, cue in enumerate(self.rulebook.cues):
+            target = events_n if cue.where == "events" else words_n if cue.where == "words" else both
+            if not target:
                 continue
-            if rule.not_before is not None and rule.not_before.search(text, max(0, s - rule.window), s):
+            base = i * _BRANCH_SLOTS
+            if not any((anchors is None or base + b in present) and regex.search(target)
+                       for b, (regex, anchors) in enumerate(cue.branches)):
                 continue
-            if rule.not_after is not None and rule.not_after.match(text, e):
+            if cue.unless is None or not cue.unless.search(target):
+                active.append(cue.id)
+        return frozenset(active)
+
+    def _first_valid_hit(self, rule, text: str, present: set, base: int) -> Optional[Tuple[int, int]]:
+        """Earliest match of any alternative of the rule that passes its local exceptions."""
+        best = None
+        for b, (regex, anchors) in enumerate(rule.branches):
+            if anchors is not None and base + b not in present:
                 continue
-            return s, e
-        return None
+            for m in regex.finditer(text):
+                s, e = m.span()
+                if e <= s:
+                    continue
+                if best is not None and s >= best[0]:
+                    break
+                if rule.not_before is not None and rule.not_before.search(text, max(0, s - rule.window), s):
+                    continue
+                if rule.not_after is not None and rule.not_after.match(text, e):
+                    continue
+                best = (s, e)
+                break
+        return best
 
     def _has_required(self, requires, text: str) -> bool:
         negation = self.rulebook.negation
@@ -156,7 +202,8 @@ class RulesEngine(Engine):
                              cues=list(cached.cues), warnings=[])
 
 
-_REQ_KEY = 100_000  # keys >= this are required rules (by index), below: forbidden rules
+_BRANCH_SLOTS = 1000  # forbidden-rule branch keys: rule index * _BRANCH_SLOTS + branch index
+_REQ_KEY = 10_000_000  # keys >= this are required rules (by index)
 
 
 class _AnchorIndex:
@@ -195,33 +242,7 @@ def _fill(template: Optional[str], company: str) -> Optional[str]:
     return template.replace("{company}", company)
 
 
-@lru_cache(maxsize=4096)
-def _context_cues_cached(book_id: int, context: str) -> FrozenSet[str]:
-    book = _BOOKS[book_id]
-    events, words = strip_events(context)
-    events_n = to_simplified_halfwidth(events)
-    words_n = normalize(words).text if words.strip() else ""
-    both = events_n + "|" + words_n
-    active = []
-    for cue in book.cues:
-        target = events_n if cue.where == "events" else words_n if cue.where == "words" else both
-        if not target:
-            continue
-        if cue.prefilter is not None and not any(a in target for a in cue.prefilter):
-            continue
-        if cue.regex.search(target) and not (cue.unless is not None and cue.unless.search(target)):
-            active.append(cue.id)
-    return frozenset(active)
-
-
-_BOOKS: Dict[int, object] = {}
-
-
-def _context_cues(book, context: str) -> FrozenSet[str]:
-    # Contexts repeat a lot in batches (one customer turn, several candidate
-    # replies), so cue detection is cached per rulebook object.
-    _BOOKS[id(book)] = book
-    return _context_cues_cached(id(book), context)
+_CUE_CACHE_SIZE = 4096
 
 
 def _decide(deciding: List[Finding]) -> Tuple[str, Dict[str, float]]:

@@ -1,0 +1,330 @@
+"""Rules engine, per rule family: forbidden wording, context-required apology/thanks,
+negation and question awareness, findings, scores, emotion, overlays, batches."""
+import statistics
+import time
+from pathlib import Path
+
+import pytest
+
+from sdk.engines.base import CheckInput, Engine
+from sdk.engines.rules_engine import RulesEngine
+from sdk.labels import COMPLIANCE_LABELS, EMOTION_LABELS
+from sdk.rulebook import load_rulebook
+
+FIXTURES = Path(__file__).parent / "fixtures" / "rulebooks"
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return RulesEngine()
+
+
+def _check(engine, utterance, context=None):
+    return engine.check_one(utterance, context)
+
+
+# --- forbidden wording, by family: (utterance, context, rule id that must fire) ---
+FORBIDDEN = [
+    ("喂喂，你那边说话呀", "[无声]", "ban.urge_speak"),
+    ("怎么不吭声？", "[无声]", "ban.urge_speak"),
+    ("有事快说。", None, "ban.urge_speak"),
+    ("再不出声我就挂了", "[无声]", "ban.hangup_threat"),
+    ("你再骂我就挂断了", "你们这帮废物", "ban.hangup_threat"),
+    ("我挂了啊！", None, "ban.hangup_threat"),
+    ("声音大点儿！", "[客户声音很小]", "ban.speak_up_rude"),
+    ("你刚才说啥？", None, "ban.repeat_rude"),
+    ("你拨错号码了，看清楚再打。", "是李家吗", "ban.wrong_number_rude"),
+    ("这个办不了。", "帮我改一下户名", "ban.blunt_refusal"),
+    ("没门。", "能便宜点吗", "ban.blunt_refusal"),
+    ("不行，这个不能退。", "我想退货", "ban.blunt_refusal"),
+    ("这个我也不清楚。", "我家为什么停电了", "ban.dont_know"),
+    ("我不晓得。", None, "ban.dont_know"),
+    ("这个不归我们部门管。", "路灯坏了", "ban.not_my_business"),
+    ("跟我们没关系，你找物业去。", "楼道灯坏了", "ban.not_my_business"),
+    ("我才刚上岗，很多不熟悉。", "你怎么这么慢", "ban.excuse"),
+    ("上次那个电话又不是我处理的。", "你们上次答应给我回电的", "ban.excuse"),
+    ("系统太卡了，我也没辙。", "怎么还没查好", "ban.excuse"),
+    ("您改天再打来问吧。", "退款到哪了", "ban.fob_off"),
+    ("你自己上网查吧。", "营业厅几点关门", "ban.fob_off"),
+    ("您这是无理取闹。", "我不管，今天必须给我修好", "ban.arguing"),
+    ("你爱投诉就去投诉吧。", "我要投诉你", "ban.arguing"),
+    ("你吼什么吼？", "你们这什么破服务", "ban.arguing"),
+    ("跟你说了好几遍了，先交费才能开通。", "为什么还不能用", "ban.lecturing"),
+    ("您应该先看说明书的。", "这个怎么装", "ban.lecturing"),
+    ("谁让你自己乱点的？", "我点了一下就扣钱了", "ban.blaming"),
+    ("这是您自己的问题。", "为什么我收不到验证码", "ban.blaming"),
+    ("呵呵，您可真会想。", "能不能免费送我一台", "ban.sarcasm"),
+    ("你是不是傻？", None, "ban.insult"),
+    ("神经病。", None, "ban.insult"),
+    ("行了行了，我知道了。", "我跟你说，上次那个……", "ban.impatient"),
+    ("说重点。", "是这样的，我上个月……", "ban.impatient"),
+    ("嗯嗯。", "我的快递怎么还没到", "ban.filler_only"),
+    ("哦……", "我的快递怎么还没到", "ban.filler_only"),
+    ("然后呢？", "我的快递怎么还没到", "ban.filler_only"),
+    ("亲，这个肿么办呢", None, "ban.slang"),
+    ("好哒，马上给您弄", None, "ban.slang"),
+    ("俺们这边处理不了", None, "ban.dialect"),
+    ("你有男朋友吗？", None, "ban.private_chat"),
+    ("加个微信吧，下班聊。", None, "ban.private_chat"),
+    ("我帮你叫她一下。", "我找你们的小刘，让她接电话", "ban.private_call_handover"),
+    ("应该没问题吧。", "这个能用吗", "ban.guessing"),
+    ("我猜是线路老化了。", "为什么老跳闸", "ban.guessing"),
+    ("他的电话是13912345678。", "把我邻居的电话告诉我", "ban.disclosure"),
+    ("我叫王丽丽。", "你叫什么名字", "ban.disclose_own_name"),
+    ("你自己打给维修部吧。", "把你们维修部电话给我", "ban.transfer_rude"),
+    ("高峰期都这样，很正常的。", "怎么这么难打通", "ban.dismissive"),
+]
+
+
+@pytest.mark.parametrize("utterance, context, rule_id", FORBIDDEN)
+def test_forbidden_families(engine, utterance, context, rule_id):
+    result = _check(engine, utterance, context)
+    assert result.label == "non_compliant", result
+    found = {f.rule_id: f for f in result.findings}
+    assert rule_id in found, [f.rule_id for f in result.findings]
+    f = found[rule_id]
+    assert utterance[f.start:f.end] == f.text and f.text
+    assert f.source == "rules" and f.message and f.severity in ("low", "medium", "high")
+
+
+# --- context makes an element required: (utterance, context, label, rule id) ---
+REQUIRED = [
+    ("好的，帮您查到了。", "[通话保持中，客户等待了80秒]", "missing_apology", "req.apology.hold_return"),
+    ("谢谢您的耐心等待，已经查到了。", "[客户已等待约2分钟] 喂？还有人吗？", "missing_apology", "req.apology.hold_return"),
+    ("请问您要办理什么业务？", "[线路忙，客户重拨了三次]", "missing_apology", "req.apology.busy_line"),
+    ("我马上给您处理。", "你们办事效率太低了", "missing_apology", "req.apology.slow"),
+    ("请您说一下具体情况。", "你这什么态度？", "missing_apology", "req.apology.attitude"),
+    ("我重新给您核对一下。", "你们把我的地址写错了", "missing_apology", "req.apology.error"),
+    ("请问有什么可以帮您？", "你说什么？听不清楚", "missing_apology", "req.apology.customer_cannot_hear"),
+    ("系统正在维护，请您半小时后再试。", None, "missing_apology", "req.apology.equipment"),
+    ("请您稍等一下，好吗？", "帮我查下余额", "missing_apology", "req.apology.hold_request"),
+    ("麻烦您再说一遍您的户号。", None, "missing_apology", "req.apology.ask_repeat"),
+    ("请您拿近一点话筒，好吗？", "[客户使用免提]", "missing_apology", "req.apology.speak_up"),
+    ("按规定我们不能为您办理。", "帮我把别人的卡挂失", "missing_apology", "req.apology.cannot_meet"),
+    ("目前无法答复您，我们核实后给您回电。", "为什么我的账单多了20块", "missing_apology", "req.apology.cannot_answer_now"),
+    ("请您多多包涵。", None, "missing_apology", "req.apology.ask_forgiveness"),
+    ("好的，收到。", "我建议你们增加夜间客服", "missing_thanks", "req.thanks.suggestion"),
+    ("好的，这就帮您办理。", "我的身份证号是110101199001011234", "missing_thanks", "req.thanks.info_supplied"),
+    ("好，那先这样。", "没有别的问题了", "missing_thanks", "req.thanks.closing"),
+    ("好的，再见。", None, "missing_thanks", "req.thanks.goodbye"),
+    ("嗯，好的，那我们继续。", "太谢谢你了，服务真好", "missing_thanks", "req.thanks.customer_thanks"),
+    ("好的，我们继续。", "对不起，我刚才说错了", "missing_thanks", "req.courtesy.customer_apologises"),
+]
+
+
+@pytest.mark.parametrize("utterance, context, label, rule_id", REQUIRED)
+def test_required_families(engine, utterance, context, label, rule_id):
+    result = _check(engine, utterance, context)
+    assert result.label == label, result
+    missing = [f for f in result.findings if f.rule_id == rule_id]
+    assert missing and missing[0].start is None and missing[0].end is None and missing[0].text is None
+    assert missing[0].suggestion
+
+
+# --- the same situations handled well ---
+GOOD = [
+    ("对不起，让您久等了，帮您查到了。", "[通话保持中，客户等待了80秒]"),
+    ("抱歉让您久等，请问您要办理什么业务？", "[线路忙，客户重拨了三次]"),
+    ("不好意思，给您添麻烦了，我马上给您处理。", "你们办事效率太低了"),
+    ("非常抱歉，我重新给您核对一下。", "你们把我的地址写错了"),
+    ("对不起，请您稍等一下，好吗？", "帮我查下余额"),
+    ("很抱歉，按规定我们不能为您办理，需要机主本人到营业厅。", "帮我把别人的卡挂失"),
+    ("谢谢您的建议，我们会反馈给相关部门。", "我建议你们增加夜间客服"),
+    ("谢谢您的配合，这就帮您办理。", "我的身份证号是110101199001011234"),
+    ("感谢您的来电，再见！", "没有别的问题了"),
+    ("不客气，这是我们应该做的。", "太谢谢你了，服务真好"),
+    ("没关系，您请继续说。", "对不起，我刚才说错了"),
+    ("您好，请问有什么可以帮您？", None),
+    ("好的，我帮您看一下。", "我想查一下我的话费"),
+]
+
+
+@pytest.mark.parametrize("utterance, context", GOOD)
+def test_good_replies_are_standard(engine, utterance, context):
+    result = _check(engine, utterance, context)
+    assert result.label == "standard", result
+
+
+# --- negation / question / condition awareness ---
+NOT_FORBIDDEN = [
+    ("您不知道户号也没关系，提供地址也可以。", None),
+    ("如果不清楚的话，可以看一下电费单。", None),
+    ("您要是不方便的话，我们可以上门。", None),
+    ("请问这样行不行？", None),
+    ("不行的话我再帮您换一个方案。", None),
+    ("很抱歉，系统故障我们暂时没办法办理，我帮您登记，恢复后第一时间联系您。", None),
+    ("对不起，这个问题我不太清楚，我帮您核实后尽快回复您，好吗？", None),
+    ("我听得不太清楚，抱歉，麻烦您再说一遍好吗？", None),
+    ("请您放心，不会多收您一分钱。", None),
+    ("对不起，我挂线了。", "[客户仍未回应]"),
+    ("为了账户安全，密码不要告诉任何人。", None),
+    ("您可以通过垃圾分类积分兑换。", None),
+    ("我去帮您问一下，对不起，请您稍等片刻，好吗？", None),
+]
+
+
+@pytest.mark.parametrize("utterance, context", NOT_FORBIDDEN)
+def test_negated_or_conditional_wording_is_not_forbidden(engine, utterance, context):
+    result = _check(engine, utterance, context)
+    assert result.label != "non_compliant", result.findings
+
+
+@pytest.mark.parametrize("utterance", ["不用跟我说对不起，快点查。", "不必道歉，我帮您查。", "您别说对不起了，我帮您查。"])
+def test_negated_apology_does_not_count(engine, utterance):
+    result = _check(engine, utterance, "[客户已等待约2分钟] 还有人吗？")
+    assert result.label in ("missing_apology", "non_compliant")
+    assert any(f.rule_id == "req.apology.hold_return" for f in result.findings)
+
+
+def test_priority_non_compliant_beats_missing_apology(engine):
+    result = _check(engine, "我也没办法，线路忙。", "[线路忙，客户重拨了三次] 怎么这么难打")
+    labels = {f.label for f in result.findings}
+    assert {"non_compliant", "missing_apology"} <= labels
+    assert result.label == "non_compliant"
+
+
+def test_priority_missing_apology_beats_missing_thanks(engine):
+    result = _check(engine, "好的，我记一下。", "你们把我的地址写错了，是幸福路12号")
+    assert {"missing_apology", "missing_thanks"} <= {f.label for f in result.findings}
+    assert result.label == "missing_apology"
+
+
+def test_same_reply_depends_on_context(engine):
+    assert _check(engine, "好的，我帮您查一下。").label == "standard"
+    assert _check(engine, "好的，我帮您查一下。", "[客户已等待约2分钟] 喂？还有人吗？").label == "missing_apology"
+
+
+def test_scores_are_a_distribution(engine):
+    for utterance, context in [("喂，说话呀！", None), ("您好，请问有什么可以帮您？", None),
+                               ("好的。", "[客户已等待约2分钟]"), ("好的。", "谢谢你")]:
+        r = _check(engine, utterance, context)
+        assert set(r.scores) == set(COMPLIANCE_LABELS)
+        assert abs(sum(r.scores.values()) - 1) < 1e-9
+        assert max(r.scores, key=r.scores.get) == r.label
+        assert all(0 < v < 1 for v in r.scores.values())
+
+
+def test_findings_on_traditional_and_full_width_input(engine):
+    utterance = "喂，說話呀！再不說話我就掛了"
+    r = _check(engine, utterance, "[無聲]")
+    assert r.label == "non_compliant"
+    for f in r.findings:
+        if f.start is not None:
+            assert utterance[f.start:f.end] == f.text
+
+
+def test_asr_fillers_and_spaces(engine):
+    r = _check(engine, "呃 那个 我 也 没 办 法", None)
+    assert r.label == "non_compliant"
+    f = next(f for f in r.findings if f.rule_id == "ban.excuse")
+    assert "呃 那个 我 也 没 办 法"[f.start:f.end] == f.text
+
+
+def test_engine_interface_and_batches(engine):
+    assert isinstance(engine, Engine) and engine.name == "rules"
+    items = [CheckInput("您好，请问有什么可以帮您？"), CheckInput("好的", "[客户已等待约2分钟] 喂？"),
+             CheckInput("喂，说话呀！", "[无声]")]
+    results = engine.check_batch(items)
+    assert [r.label for r in results] == ["standard", "missing_apology", "non_compliant"]
+    assert all(r.engine == "rules" for r in results)
+    assert results[0].emotion is None
+    assert results[1].emotion is not None and results[1].emotion.label in EMOTION_LABELS
+    assert results[2].emotion is None  # events only, no customer words
+    assert results[1].to_dict()["findings"][0]["rule_id"] == "req.apology.hold_return"
+
+
+EMOTIONS = [
+    ("什么破公司！我要投诉你们！", "angry"),
+    ("你们这帮骗子，我要找你们领导！", "angry"),
+    ("再不给我解决我就打12315", "angry"),
+    ("你们这效率也太慢了吧", "dissatisfied"),
+    ("每次都说马上，到现在还没弄好", "dissatisfied"),
+    ("我急着用，什么时候能好啊", "anxious"),
+    ("会不会停电啊，家里有老人", "anxious"),
+    ("太好了，谢谢你", "satisfied"),
+    ("你们服务真不错，点赞", "satisfied"),
+    ("我想查一下这个月的账单", "neutral"),
+    ("我的户号是12345678", "neutral"),
+    ("我对这个处理结果不满意", "dissatisfied"),
+]
+
+
+@pytest.mark.parametrize("text, label", EMOTIONS)
+def test_emotion_cues(engine, text, label):
+    r = engine.emotion_batch([text])[0]
+    assert r.label == label, r
+    assert set(r.scores) == set(EMOTION_LABELS) and abs(sum(r.scores.values()) - 1) < 1e-6
+    assert r.engine == "rules"
+    for cue in r.cues:
+        assert text[cue.start:cue.end] == cue.text
+
+
+def test_emotion_results_are_independent_objects(engine):
+    a, b = engine.emotion_batch(["太好了", "太好了"])
+    a.warnings.append("x")
+    assert b.warnings == [] and a is not b
+
+
+def test_custom_rulebook_overlay():
+    engine = RulesEngine(load_rulebook([FIXTURES / "overlay_company.yaml"]))
+    assert _check(engine, "这个我们没辙。").label == "non_compliant"
+    r = _check(engine, "这个整不了。")
+    assert r.label == "non_compliant" and r.findings[0].severity == "high"
+    # slang rule disabled by the overlay
+    assert _check(engine, "好哒，马上给您弄").label == "standard"
+    assert _check(RulesEngine(), "好哒，马上给您弄").label == "non_compliant"
+    # extra required closing phrase
+    assert _check(engine, "感谢您的来电，再见！", "没有了").label == "missing_thanks"
+    assert _check(engine, "感谢您的来电，祝您用电愉快，再见！", "没有了").label == "standard"
+    # overlay apology words count as an apology
+    assert _check(engine, "万分抱歉哈，帮您查到了。", "[客户等待了2分钟]").label == "standard"
+    # company name in the greeting: advisory finding, label unchanged
+    r = _check(engine, "您好，请问有什么可以帮您？", "[来电接通]")
+    assert r.label == "standard" and any(f.rule_id == "greeting.company_name" for f in r.findings)
+    assert "星河电力" in next(f.suggestion for f in r.findings if f.rule_id == "greeting.company_name")
+    r = _check(engine, "您好，星河电力，请问有什么可以帮您？", "[来电接通]")
+    assert not any(f.rule_id == "greeting.company_name" for f in r.findings)
+
+
+def test_engine_accepts_overlay_paths():
+    engine = RulesEngine([str(FIXTURES / "overlay_company.yaml")])
+    assert engine.rulebook.company_name == "星河电力"
+    with pytest.raises(TypeError):
+        RulesEngine(rulebook=42)
+
+
+def test_advisory_findings_do_not_change_the_label(engine):
+    r = _check(engine, "请稍等。")
+    assert r.label == "missing_apology"
+    assert any(f.rule_id == "adv.hold_consent" for f in r.findings)
+    r = _check(engine, "好的，王先生。", "[外呼]")
+    assert r.label == "standard" and any(f.rule_id == "adv.outbound_intro" for f in r.findings)
+
+
+def test_speed_smoke(engine):
+    """Median per check well under a millisecond (target ≤ 100 µs; the CI box is shared)."""
+    items = [("您好，请问有什么可以帮您？", None), ("好的，我帮您查一下。", "[客户已等待约2分钟] 喂？还有人吗？"),
+             ("这个我也不清楚，您过两天再打来吧。", "我的退款什么时候到"), ("不客气，这是我们应该做的。", "谢谢你啊")]
+    for u, c in items:
+        engine.check_one(u, c)
+    times = []
+    for _ in range(50):
+        for u, c in items:
+            t = time.perf_counter()
+            engine.check_one(u, c)
+            times.append(time.perf_counter() - t)
+    assert statistics.median(times) < 1e-3
+
+
+# --- ordinary customer words must not trigger apology/thanks requirements ---
+NEUTRAL_CONTEXTS = [
+    "我想问一下到底怎么办理", "我身体不太好，能上门办理吗", "我2023年办的宽带", "不满一年能退吗",
+    "我是不是应该改密码？", "我觉得这个套餐可以", "垃圾分类的积分怎么查", "疼得厉害，能挂急诊吗",
+    "请问营业厅几点关门？", "我想查一下这个月的话费", "有没有便宜一点的套餐？", "我看了一下App，可以用吗？",
+]
+
+
+@pytest.mark.parametrize("context", NEUTRAL_CONTEXTS)
+def test_neutral_contexts_require_nothing(engine, context):
+    result = _check(engine, "好的，我帮您查一下。", context)
+    assert result.label == "standard", (engine.context_cues(context), result.findings)
