@@ -60,7 +60,7 @@ def _torch_engine(dirs: dict, threads: int):
     max_len = json.loads((Path(dirs["compliance"]) / "train_report.json").read_text())["settings"]["max_len"]
 
     class TorchCompliance:
-        def check_batch(self, items, batch_size=64):
+        def check_batch(self, items, batch_size=16):
             enc = encode(tokenizer, [u for _, u in items], [c for c, _ in items], max_len)
             labels = [None] * len(items)
             with torch.inference_mode():
@@ -88,8 +88,7 @@ def _engine(kind: str, args):
     elif kind in ("onnx_int8", "onnx_fp32"):
         from sdk.engines.onnx_engine import OnnxEngine
 
-        engine = OnnxEngine(args.model_dir if kind == "onnx_int8" else args.fp32_dir, threads=args.threads,
-                            batch_size=64)
+        engine = OnnxEngine(args.model_dir if kind == "onnx_int8" else args.fp32_dir, threads=args.threads)
     elif kind == "sdk_auto":
         import sdk
 
@@ -227,6 +226,18 @@ def markdown(result: dict) -> str:
                   f"rulebook and both int8 models): {result['checker_ms']} ms (medians of 5 fresh interpreters).",
               "", "Ratios and targets:", ""]
     lines += [f"- {line}" for line in result["verdicts"]]
+    lines += ["", "Notes:", "",
+              "- Latency is one `check_batch([pair])` call on the engine (tokenise, run, softmax, build the "
+              "result); `sdk_auto` is the public `Checker(engine='auto').check_batch` path: ONNX + rules + "
+              "the emotion of the context's customer words, so it runs two models per call.",
+              "- PyTorch fp32 runs the same checkpoints with the same tokenisation and length-sorted batches "
+              "(`torch.inference_mode`, SDPA attention); every engine batches 16 at a time, length-sorted.",
+              "- Peak RSS is VmHWM of the engine's own process after both runs' work (both task models "
+              "loaded).", "",
+              "Reproduce:", "", "```",
+              "python -m training.export --compliance runs/compliance --emotion runs/emotion "
+              "--out models/default --keep-fp32 build/onnx_fp32",
+              "python benchmarks/bench_models.py --write benchmarks/RESULTS.md", "```"]
     return "\n".join(lines) + "\n"
 
 

@@ -16,7 +16,8 @@ Rule anatomy (see ``sdk/rules/default.yaml`` for the full, commented format):
 * ``kind: required`` — fires when a trigger is present (a context cue from
   ``when_cues`` or an utterance pattern from ``when_utterance``; both when
   ``trigger: all``) and none of ``requires`` occurs in the utterance.
-* ``advisory: true`` — reported as a finding but never decides the label.
+* ``advisory: true`` — reported as a finding (with label ``standard``) but never
+  decides the label.
 
 Patterns may embed a lexicon as ``{lex:name}`` (an escaped alternation).
 """

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from sdk.labels import COMPLIANCE_LABELS
-from sdk.rulebook import SCENARIOS, SEVERITIES, RulebookError, load_rulebook
+from sdk.rulebook import SCENARIOS, SEVERITIES, RulebookError, load_rulebook, split_alternatives
 
 FIXTURES = Path(__file__).parent / "fixtures" / "rulebooks"
 
@@ -41,18 +41,54 @@ def test_rulebook_covers_the_seed_situations():
     assert needed <= scenarios, needed - scenarios
 
 
+SAMPLES = ["喂，说话呀！", "我也没办法，刚刚线路忙啊！", "您过两天再打来吧", "这不归我管", "嗯。", "再不说话我就挂了啊",
+           "你声音大一点", "好的，请您稍等", "我是新来的", "听懂了吧？", "[客户已等待约2分钟]|喂？还有人吗？",
+           "你们态度太差了，我要投诉", "谢谢你啊，服务真好", "我的手机号是13912345678", "没有了，再见",
+           "这么简单的都不会？自己看去吧", "想得美，爱要不要", "[线路忙，客户重拨了三次]|怎么这么难打"]
+
+
 def test_prefilter_anchors_are_sound():
-    """Every rule match must contain one of the rule's anchors (else the engine would skip it)."""
-    samples = ["喂，说话呀！", "我也没办法，刚刚线路忙啊！", "您过两天再打来吧", "这不归我管", "嗯。",
-               "再不说话我就挂了啊", "你声音大一点", "好的，请您稍等", "我是新来的", "听懂了吧？"]
-    for rule in load_rulebook().rules:
-        for regex, anchors in ((rule.regex, rule.prefilter), (rule.when_utterance, rule.utterance_prefilter)):
+    """Every match of a rule/cue alternative contains one of its anchors (else the engine would skip it)."""
+    book = load_rulebook()
+    checked = 0
+    for item in list(book.rules) + list(book.cues):
+        pairs = list(item.branches)
+        if isinstance(item, type(book.rules[0])):
+            pairs += [(item.regex, item.prefilter), (item.when_utterance, item.utterance_prefilter)]
+        else:
+            pairs.append((item.regex, item.prefilter))
+        for regex, anchors in pairs:
             if regex is None or anchors is None:
                 continue
-            for text in samples:
+            for text in SAMPLES:
                 for m in regex.finditer(text):
                     if m.end() > m.start():
-                        assert any(a in m.group() for a in anchors), (rule.id, text, m.group())
+                        checked += 1
+                        assert any(a in m.group() for a in anchors), (item.id, text, m.group(), anchors)
+    assert checked > 30
+
+
+def test_branches_cover_the_whole_pattern():
+    """Splitting a rule into alternatives finds exactly what the whole regex finds."""
+    for rule in load_rulebook().rules:
+        if rule.kind != "forbidden":
+            continue
+        for text in SAMPLES:
+            whole = rule.regex.search(text) is not None
+            parts = any(b.search(text) for b, _ in rule.branches)
+            assert whole == parts, (rule.id, text)
+
+
+@pytest.mark.parametrize("pattern, parts", [
+    ("a|b", ["a", "b"]),
+    ("(a|b)c|d", ["(a|b)c", "d"]),
+    ("[|]x|y", ["[|]x", "y"]),
+    (r"\|x|y", [r"\|x", "y"]),
+    (r"\\|x", [r"\\", "x"]),
+    ("(?:a|(b|c))|[^)|]d", ["(?:a|(b|c))", "[^)|]d"]),
+])
+def test_split_alternatives(pattern, parts):
+    assert split_alternatives(pattern) == parts
 
 
 @pytest.mark.parametrize("fixture, rule_id, field", [

@@ -296,7 +296,8 @@ def test_engine_accepts_overlay_paths():
 def test_advisory_findings_do_not_change_the_label(engine):
     r = _check(engine, "请稍等。")
     assert r.label == "missing_apology"
-    assert any(f.rule_id == "adv.hold_consent" for f in r.findings)
+    advisory = [f for f in r.findings if f.rule_id == "adv.hold_consent"]
+    assert advisory and advisory[0].label == "standard"  # explains, never decides
     r = _check(engine, "好的，王先生。", "[外呼]")
     assert r.label == "standard" and any(f.rule_id == "adv.outbound_intro" for f in r.findings)
 

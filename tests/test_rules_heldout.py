@@ -13,7 +13,8 @@ from sdk.engines.rules_engine import RulesEngine
 from sdk.labels import COMPLIANCE_LABELS
 
 HERE = Path(__file__).parent
-FILES = ["heldout_cases.yaml", "heldout_cases_2.yaml", "heldout_cases_3.yaml", "heldout_cases_4.yaml"]
+FILES = ["heldout_cases.yaml", "heldout_cases_2.yaml", "heldout_cases_3.yaml", "heldout_cases_4.yaml",
+         "heldout_cases_5.yaml"]
 
 
 @pytest.mark.parametrize("name", FILES)

@@ -360,6 +360,11 @@ def train(settings: TrainSettings, log=print) -> dict:
         save_tokenizer(tokenizer_dir, DEFAULT_VOCAB, settings.max_len)
     tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
 
+    if not (settings.corpus_dir / "train.txt").exists():  # one-command reproduction: build the corpus first
+        from training.corpus import DEFAULT_SHARED, build
+
+        log(f"building the corpus into {settings.corpus_dir}")
+        build(DEFAULT_SHARED, settings.corpus_dir)
     train_lines = read_lines(settings.corpus_dir / "train.txt")
     heldout_lines = read_lines(settings.corpus_dir / "heldout.txt")
     batcher = MaskedLMBatcher(tokenizer, settings.max_len, settings.mask_prob, settings.whole_word)

@@ -16,7 +16,8 @@ from ..labels import COMPLIANCE_LABELS, EMOTION_LABELS
 from ..results import CheckResult, EmotionResult, Finding
 from .base import CheckInput, Engine, ModelUnavailable
 
-DEFAULT_BATCH_SIZE = 32
+# 16 measured faster per item than 32 or 64 on CPU (cache-resident activations) and keeps peak RSS low.
+DEFAULT_BATCH_SIZE = 16
 CANONICAL = {"compliance": COMPLIANCE_LABELS, "emotion": EMOTION_LABELS}
 
 _MODEL_MESSAGES = {

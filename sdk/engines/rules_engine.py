@@ -69,6 +69,9 @@ class RulesEngine(Engine):
                 for a in branch_anchors or ():
                     cue_anchors.setdefault(a, []).append(i * _BRANCH_SLOTS + b)
         self._cue_anchors = _AnchorIndex(cue_anchors)
+        # branches without anchors must always be tried
+        self._always = _always_branches(self._forbidden)
+        self._cue_always = _always_branches(rulebook.cues)
 
     # ------------------------------------------------------------------ API
     def check_batch(self, items: Sequence[CheckInput]) -> List[CheckResult]:
@@ -86,17 +89,19 @@ class RulesEngine(Engine):
         company = self.rulebook.company_name or "XX"
 
         present = self._anchors.present(text)
-        for i, rule in enumerate(self._forbidden):
+        candidates = _candidates(present, self._always)
+        for i in sorted(candidates):
+            rule = self._forbidden[i]
             if rule.when_cues and cues.isdisjoint(rule.when_cues):
                 continue
-            hit = self._first_valid_hit(rule, text, present, i * _BRANCH_SLOTS)
+            hit = self._first_valid_hit(rule, text, candidates[i])
             if hit is None:
                 continue
             if rule.unless is not None and rule.unless.search(text):
                 continue
             start, end = norm.span(*hit)
             findings.append(Finding(
-                rule_id=rule.id, label=rule.label, start=start, end=end, text=utterance[start:end],
+                rule_id=rule.id, label=_finding_label(rule), start=start, end=end, text=utterance[start:end],
                 source="rules", message=rule.message, severity=rule.severity,
                 suggestion=_fill(rule.suggestion, company),
             ))
@@ -116,13 +121,13 @@ class RulesEngine(Engine):
             if self._has_required(rule.requires, text):
                 continue
             findings.append(Finding(
-                rule_id=rule.id, label=rule.label, start=None, end=None, text=None, source="rules",
+                rule_id=rule.id, label=_finding_label(rule), start=None, end=None, text=None, source="rules",
                 message=rule.message, severity=rule.severity, suggestion=_fill(rule.suggestion, company),
             ))
 
         if self.rulebook.company_name and "greeting" in cues and company not in text:
             findings.append(Finding(
-                rule_id="greeting.company_name", label="non_compliant", start=None, end=None, text=None,
+                rule_id="greeting.company_name", label="standard", start=None, end=None, text=None,
                 source="rules", message=f"开头语应报出公司名称“{company}”", severity="low",
                 suggestion=f"您好，{company}，我是客服人员XXX，很高兴为您服务，请问有什么可以帮您？",
             ))
@@ -151,27 +156,25 @@ class RulesEngine(Engine):
         events_n = to_simplified_halfwidth(events)
         words_n = normalize(words).text if words.strip() else ""
         both = events_n + "|" + words_n
-        present = self._cue_anchors.present(both)
+        candidates = _candidates(self._cue_anchors.present(both), self._cue_always)
         active = []
-        for i, cue in enumerate(self.rulebook.cues):
+        all_cues = self.rulebook.cues
+        for i, branch_ids in candidates.items():
+            cue = all_cues[i]
             target = events_n if cue.where == "events" else words_n if cue.where == "words" else both
             if not target:
                 continue
-            base = i * _BRANCH_SLOTS
-            if not any((anchors is None or base + b in present) and regex.search(target)
-                       for b, (regex, anchors) in enumerate(cue.branches)):
+            if not any(cue.branches[b][0].search(target) for b in branch_ids):
                 continue
             if cue.unless is None or not cue.unless.search(target):
                 active.append(cue.id)
         return frozenset(active)
 
-    def _first_valid_hit(self, rule, text: str, present: set, base: int) -> Optional[Tuple[int, int]]:
-        """Earliest match of any alternative of the rule that passes its local exceptions."""
+    def _first_valid_hit(self, rule, text: str, branch_ids) -> Optional[Tuple[int, int]]:
+        """Earliest match of the rule's candidate alternatives that passes its local exceptions."""
         best = None
-        for b, (regex, anchors) in enumerate(rule.branches):
-            if anchors is not None and base + b not in present:
-                continue
-            for m in regex.finditer(text):
+        for b in branch_ids:
+            for m in rule.branches[b][0].finditer(text):
                 s, e = m.span()
                 if e <= s:
                     continue
@@ -234,6 +237,31 @@ class _AnchorIndex:
                 if a in text:
                     found.update(keys)
         return found
+
+
+def _finding_label(rule) -> str:
+    # Advisory findings explain but never decide: they carry "standard" so that
+    # any consumer taking the highest-priority finding label gets the same answer.
+    return "standard" if rule.advisory else rule.label
+
+
+def _always_branches(items) -> Dict[int, List[int]]:
+    """{item index: [branch indices that have no anchors]}."""
+    out: Dict[int, List[int]] = {}
+    for i, item in enumerate(items):
+        for b, (_, anchors) in enumerate(item.branches):
+            if anchors is None:
+                out.setdefault(i, []).append(b)
+    return out
+
+
+def _candidates(present: set, always: Dict[int, List[int]]) -> Dict[int, List[int]]:
+    """{item index: [branch indices worth running]} from the anchor keys found."""
+    out: Dict[int, List[int]] = {i: list(bs) for i, bs in always.items()}
+    for key in present:
+        if key < _REQ_KEY:
+            out.setdefault(key // _BRANCH_SLOTS, []).append(key % _BRANCH_SLOTS)
+    return out
 
 
 def _fill(template: Optional[str], company: str) -> Optional[str]:
