@@ -295,3 +295,17 @@ def test_checker_uses_the_model(model_dir):
     r = checker.check("好的，我帮您查一下。", context="[客户已等待约2分钟] 喂？还有人吗？")
     assert r.label in COMPLIANCE_LABELS and r.engine in ("onnx", "rules")
     assert r.emotion is not None and r.emotion.engine == "onnx"
+
+
+def test_hybrid_blend_averages_scores():
+    from sdk.engines.hybrid import HybridEngine
+
+    model = _check("standard", "onnx")  # standard 0.7, others 0.1
+    rules = _check("non_compliant", "rules", [_finding("non_compliant", "high")])
+    [r] = HybridEngine(FixedEngine("onnx", model), FixedEngine("rules", rules),
+                       policy="blend_0.7").check_batch([CheckInput("不行")])
+    assert r.scores["standard"] == pytest.approx(0.7 * 0.7 + 0.3 * 0.1)
+    assert (r.label, r.engine) == ("standard", "onnx")
+    [r] = HybridEngine(FixedEngine("onnx", model), FixedEngine("rules", rules),
+                       policy="blend_0.5").check_batch([CheckInput("不行")])
+    assert r.scores["standard"] == pytest.approx(0.4) and r.scores["non_compliant"] == pytest.approx(0.4)

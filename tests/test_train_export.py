@@ -306,3 +306,16 @@ def test_export_cli_fails_cleanly_on_parity(monkeypatch, capsys, tmp_path):
     monkeypatch.setattr(export_mod, "export", boom)
     assert export_mod.main(["--compliance", str(tmp_path), "--out", str(tmp_path / "o")]) == 3
     assert "export failed: compliance: int8 model fails the parity gate" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_time_budget_stops_training(workspace, tmp_path):
+    from training.train import train
+
+    messages = []
+    report = train(settings_for(workspace, "emotion", tmp_path / "o", epochs=100, max_minutes=0.1,
+                                evals_per_epoch=2), log=messages.append)
+    assert "budget" in report["stop_reason"]
+    assert report["minutes"] < 0.1 + 0.2  # the budget plus saving
+    assert report["history"][-1]["step"] < 100 * 5
+    assert any("plan shortened" in m for m in messages)

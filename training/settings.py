@@ -31,7 +31,9 @@ class TrainSettings:
     max_len: Optional[int] = None  # None: DEFAULT_MAX_LEN[task]
     batch_size: int = 32
     eval_batch_size: int = 64
-    learning_rate: float = 5e-5
+    # Small (4x256) bases want a larger rate than bert-base's usual 5e-5: on compliance with a
+    # 2.5-minute budget, 3e-4 reached dev macro-F1 0.718 vs 0.587 for 1e-4.
+    learning_rate: float = 3e-4
     weight_decay: float = 0.01
     warmup_ratio: float = 0.06
     epochs: float = 4.0

@@ -197,7 +197,6 @@ def macro_f1(gold: np.ndarray, pred: np.ndarray, n_labels: int) -> float:
 
 def train(settings: TrainSettings, log=print) -> dict:
     import torch
-    from transformers import get_linear_schedule_with_warmup
 
     quiet_transformers()
     started = time.monotonic()
@@ -233,8 +232,17 @@ def train(settings: TrainSettings, log=print) -> dict:
     except (RuntimeError, TypeError):
         optimizer = torch.optim.AdamW(groups, lr=settings.learning_rate)
     steps_per_epoch = math.ceil(len(train_set) / settings.batch_size)
-    total_steps = max(1, math.ceil(steps_per_epoch * settings.epochs))
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(total_steps * settings.warmup_ratio), total_steps)
+    # Linear warmup then linear decay to 0 at plan["total"]; with a time budget the plan is shortened
+    # at each evaluation to the steps that fit, so the learning rate still decays before time runs out.
+    plan = {"total": max(1, math.ceil(steps_per_epoch * settings.epochs))}
+    plan["warmup"] = int(plan["total"] * settings.warmup_ratio)
+
+    def lr_factor(s: int) -> float:
+        if s < plan["warmup"]:
+            return (s + 1) / plan["warmup"]
+        return max(0.0, (plan["total"] - s) / max(1, plan["total"] - plan["warmup"]))
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
     eval_every = max(1, steps_per_epoch // settings.evals_per_epoch)
 
     rng = random.Random(settings.seed)
@@ -242,7 +250,16 @@ def train(settings: TrainSettings, log=print) -> dict:
     best_state: Optional[Dict] = None
     history = []
     step, stop_reason = 0, "epochs done"
-    last_eval_seconds = 0.0
+    last_eval_seconds, train_seconds = 0.0, 0.0
+
+    def replan():
+        if deadline == math.inf or step == 0:
+            return
+        per_step = train_seconds / step + last_eval_seconds / eval_every
+        fits = step + int((deadline - time.monotonic() - last_eval_seconds) / per_step)
+        if fits < plan["total"]:
+            plan["total"] = max(fits, step + 1, plan["warmup"] + 1)
+            log(f"  time budget: plan shortened to {plan['total']} steps ({plan['total'] / steps_per_epoch:.2f} epochs)")
 
     def evaluate_dev():
         nonlocal best_state, last_eval_seconds
@@ -257,14 +274,15 @@ def train(settings: TrainSettings, log=print) -> dict:
         if f1 > best["dev_macro_f1"]:
             best.update(dev_macro_f1=f1, dev_accuracy=accuracy, step=step, epoch=entry["epoch"])
             best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-        log(f"  step {step}/{total_steps} epoch {entry['epoch']:.2f} dev macro-F1 {f1:.4f} acc {accuracy:.4f} "
+        log(f"  step {step}/{plan['total']} epoch {entry['epoch']:.2f} dev macro-F1 {f1:.4f} acc {accuracy:.4f} "
             f"(best {best['dev_macro_f1']:.4f} @ step {best['step']}) {entry['minutes']} min")
         model.train()
 
     model.train()
     running, seen = 0.0, 0
-    while step < total_steps and stop_reason == "epochs done":
+    while step < plan["total"] and stop_reason == "epochs done":
         for index in train_set.epoch_order(settings.batch_size, rng):
+            t_step = time.monotonic()
             ids, mask, types, gold = train_set.tensors(index, device)
             logits = model(input_ids=ids, attention_mask=mask, token_type_ids=types).logits
             loss = loss_fn(logits.float(), gold)
@@ -274,12 +292,16 @@ def train(settings: TrainSettings, log=print) -> dict:
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             step += 1
+            train_seconds += time.monotonic() - t_step
             running, seen = running + float(loss.detach()), seen + 1
-            if step % eval_every == 0 or step == total_steps:
+            if step % eval_every == 0 or step == plan["total"]:
                 log(f"  train loss {running / seen:.4f}")
                 running, seen = 0.0, 0
                 evaluate_dev()
-            if step >= total_steps:
+                replan()
+            if step >= plan["total"]:
+                if plan["total"] < math.ceil(steps_per_epoch * settings.epochs):
+                    stop_reason = f"steps that fit the {settings.max_minutes} min budget done"
                 break
             # Leave room for one more dev evaluation inside the budget.
             if time.monotonic() + last_eval_seconds > deadline:
@@ -344,7 +366,7 @@ def parse_args(argv=None) -> TrainSettings:
     ap.add_argument("--init", default="pretrained", choices=("pretrained", "random"))
     ap.add_argument("--max-len", type=int)
     ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--lr", type=float, default=5e-5, dest="learning_rate")
+    ap.add_argument("--lr", type=float, default=3e-4, dest="learning_rate")
     ap.add_argument("--weight-decay", type=float, default=0.01)
     ap.add_argument("--warmup-ratio", type=float, default=0.06)
     ap.add_argument("--epochs", type=float, default=4.0)

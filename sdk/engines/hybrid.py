@@ -2,19 +2,16 @@
 
 Each policy is a small pure function of (model result, rules result), so the
 combination can be measured against each engine alone on the same dev set
-(``python -m training.evaluate --compare-policies``); the default is the one
-that measured best. Results say ``engine="onnx"`` when the model's label
+(``python -m training.evaluate`` scores every policy); the default is the one
+that measured best on dev. Results say ``engine="onnx"`` when the model's label
 stands and ``engine="rules"`` when a rule overrode it.
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Sequence
+from typing import Callable, Dict, List, Sequence, Tuple
 
 from ..results import CheckResult, EmotionResult, Finding
 from .base import CheckInput, Engine
-
-# Model probability below which a rules verdict replaces the model's ("confident_model" policy).
-LOW_CONFIDENCE = 0.5
 
 
 def _model_label(model: CheckResult, rules: CheckResult) -> bool:
@@ -31,30 +28,56 @@ def _forbidden_any(model: CheckResult, rules: CheckResult) -> bool:
     return rules.label == "non_compliant" and model.label != "non_compliant"
 
 
-def _unsure_model(model: CheckResult, rules: CheckResult) -> bool:
-    return rules.label != "standard" and model.scores[model.label] < LOW_CONFIDENCE
+def _unsure(threshold: float) -> Callable[[CheckResult, CheckResult], bool]:
+    """The rules' verdict wins where the rules found a fault and the model is not confident."""
+    def override(model: CheckResult, rules: CheckResult) -> bool:
+        return rules.label != "standard" and model.scores[model.label] < threshold
+    return override
 
 
-def _forbidden_high_or_unsure(model: CheckResult, rules: CheckResult) -> bool:
-    return _forbidden_high(model, rules) or _unsure_model(model, rules)
+def _forbidden_high_or_unsure(threshold: float) -> Callable[[CheckResult, CheckResult], bool]:
+    unsure = _unsure(threshold)
+    return lambda model, rules: _forbidden_high(model, rules) or unsure(model, rules)
 
 
-# policy name -> "should the rules verdict replace the model's?"
-POLICIES: Dict[str, Callable[[CheckResult, CheckResult], bool]] = {
-    "model": _model_label,
-    "forbidden_high": _forbidden_high,
-    "forbidden_any": _forbidden_any,
-    "unsure_model": _unsure_model,
-    "forbidden_high_or_unsure": _forbidden_high_or_unsure,
+Decision = Tuple[str, Dict[str, float], str]  # label, scores, deciding engine ("onnx" or "rules")
+
+
+def _overriding(should_override: Callable[[CheckResult, CheckResult], bool]):
+    def decide(model: CheckResult, rules: CheckResult) -> Decision:
+        if should_override(model, rules):
+            return rules.label, dict(rules.scores), "rules"
+        return model.label, dict(model.scores), "onnx"
+    return decide
+
+
+def _blend(weight: float):
+    """Weighted mean of the two score vectors; the engine whose label wins is named."""
+    def decide(model: CheckResult, rules: CheckResult) -> Decision:
+        scores = {k: weight * model.scores[k] + (1 - weight) * rules.scores.get(k, 0.0) for k in model.scores}
+        label = max(scores, key=scores.get)
+        return label, scores, "onnx" if label == model.label else "rules"
+    return decide
+
+
+POLICIES: Dict[str, Callable[[CheckResult, CheckResult], Decision]] = {
+    "model": _overriding(_model_label),
+    "forbidden_high": _overriding(_forbidden_high),
+    "forbidden_any": _overriding(_forbidden_any),
+    "unsure_model_0.5": _overriding(_unsure(0.5)),
+    "unsure_model_0.7": _overriding(_unsure(0.7)),
+    "forbidden_high_or_unsure_0.5": _overriding(_forbidden_high_or_unsure(0.5)),
+    "blend_0.5": _blend(0.5),
+    "blend_0.7": _blend(0.7),
 }
 DEFAULT_POLICY = "forbidden_high"
-EMOTION_POLICIES = ("model",)
 
 
 class HybridEngine(Engine):
     """The ONNX model decides labels; the rules add findings and emotion cues.
 
-    ``policy`` names when a rules verdict overrides the model (see POLICIES).
+    ``policy`` names how the two verdicts combine (see POLICIES): most let the model decide and
+    the rules override in named cases; ``blend_*`` average the two score vectors.
     """
 
     name = "onnx"
@@ -63,7 +86,7 @@ class HybridEngine(Engine):
         if policy not in POLICIES:
             raise ValueError(f"policy must be one of {', '.join(POLICIES)}, got {policy!r}")
         self.onnx, self.rules, self.policy = onnx, rules, policy
-        self._override = POLICIES[policy]
+        self._decide = POLICIES[policy]
 
     def check_batch(self, items: Sequence[CheckInput]) -> List[CheckResult]:
         if not items:
@@ -71,14 +94,12 @@ class HybridEngine(Engine):
         return [self.combine(m, r) for m, r in zip(self.onnx.check_batch(items), self.rules.check_batch(items))]
 
     def combine(self, model: CheckResult, rules: CheckResult) -> CheckResult:
-        warnings = _merge(model.warnings, rules.warnings)
-        if self._override(model, rules):
-            return CheckResult(label=rules.label, scores=dict(rules.scores), engine=self.rules.name,
-                               findings=_order(rules.findings + model.findings, rules.label),
-                               utterance=rules.utterance, context=rules.context, warnings=warnings)
-        return CheckResult(label=model.label, scores=dict(model.scores), engine=model.engine,
-                           findings=_order(model.findings + rules.findings, model.label),
-                           utterance=model.utterance, context=model.context, warnings=warnings)
+        label, scores, engine = self._decide(model, rules)
+        # The model's own finding only where its label stands; the rules' findings always explain.
+        findings = rules.findings + [f for f in model.findings if f.label == label]
+        return CheckResult(label=label, scores=scores, engine=engine, findings=_order(findings, label),
+                           utterance=model.utterance, context=model.context,
+                           warnings=_merge(model.warnings, rules.warnings))
 
     def emotion_batch(self, texts: Sequence[str]) -> List[EmotionResult]:
         if not texts:
