@@ -319,3 +319,12 @@ def test_time_budget_stops_training(workspace, tmp_path):
     assert report["minutes"] < 0.1 + 0.2  # the budget plus saving
     assert report["history"][-1]["step"] < 100 * 5
     assert any("plan shortened" in m for m in messages)
+
+
+def test_excluding_every_source_is_refused(workspace, tmp_path):
+    from training.train import train
+
+    with pytest.raises(ValueError, match="no training records left after excluding"):
+        train(settings_for(workspace, "emotion", tmp_path / "o", exclude_sources=("hand",)), log=lambda *_: None)
+    with pytest.raises(ValueError, match="exclude_sources must be non-empty source names"):
+        settings_for(workspace, "emotion", tmp_path / "o", exclude_sources=("",))

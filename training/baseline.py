@@ -47,7 +47,7 @@ class Baseline:
     def __init__(self, task: str, encoding: str):
         self.task, self.encoding = task, encoding
         self.vecs: List[TfidfVectorizer] = []
-        self.clf = LogisticRegression(max_iter=3000, class_weight="balanced", C=4.0, solver="saga")
+        self.clf = LogisticRegression(max_iter=3000, class_weight="balanced", C=4.0, solver="saga", random_state=0)
 
     def _columns(self, recs: Sequence[dict]) -> List[List[str]]:
         if self.task == "emotion":

@@ -215,7 +215,7 @@ def training_info(model_dir: Path) -> dict:
     settings = report.get("settings", {})
     info["settings"] = {k: settings.get(k) for k in ("init", "max_len", "batch_size", "learning_rate", "epochs",
                                                      "max_minutes", "class_weighting", "seed",
-                                                     "permissive_only")}
+                                                     "permissive_only", "exclude_sources")}
     return info
 
 

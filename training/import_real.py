@@ -6,12 +6,13 @@ Two kinds of real data:
   labelled by reading: ``candidates`` writes a deterministic sample to
   data/real/review/*_candidates.tsv; a person fills data/real/review/*_review.tsv
   (key, label, scenario / key, label; label "drop" for unclear turns); ``build`` joins the two.
-* Labelled emotion corpora (CPED, SMP2020-EWECT, NLPCC 2013) and offensive-language corpora
-  (COLD, ToxiCN) are mapped onto our five emotion labels by the tables in EMOTION_MAPS, doubtful
-  classes dropped, each source capped and balanced (MAX_PER_LABEL) so out-of-domain text cannot
-  swamp the call-center data.
+* Labelled emotion corpora (CPED, SMP2020-EWECT, NLPCC 2013) are mapped onto our five emotion
+  labels by the tables in EMOTION_MAPS, doubtful classes dropped, each source capped and balanced
+  (MAX_PER_LABEL) so out-of-domain text cannot swamp the call-center data.
+* Offensive-language corpora (COLD, ToxiCN): the few items that insult the person addressed were
+  picked by reading into data/real/review/offensive_review.tsv (source, text, label = angry).
 
-    python -m training.import_real candidates   # (re)write review sheets; keeps existing reviews
+    python -m training.import_real candidates   # write missing review sheets (existing ones are frozen)
     python -m training.import_real build        # write data/real/*.jsonl (default)
 """
 from __future__ import annotations

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Tuple
 
 TASKS = ("compliance", "emotion")
 INITS = ("pretrained", "random")
@@ -46,6 +46,7 @@ class TrainSettings:
     permissive_only: bool = False  # train only on permissively licensed records
     data_dir: Optional[Path] = None  # None: data/splits via training.dataset
     train_limit: Optional[int] = None  # first N training records (smoke tests)
+    exclude_sources: Tuple[str, ...] = ()  # drop training records whose source starts with any of these
 
     def __post_init__(self):
         if self.task not in TASKS:
@@ -88,13 +89,18 @@ class TrainSettings:
             _int_in("threads", self.threads, 1, 256)
         if self.train_limit is not None:
             _int_in("train_limit", self.train_limit, 1, 10**9)
+        self.exclude_sources = tuple(self.exclude_sources)
+        bad = [src for src in self.exclude_sources if not isinstance(src, str) or not src.strip()]
+        if bad:
+            raise ValueError(f"exclude_sources must be non-empty source names such as 'real:nlpcc2013', got {bad!r}")
         if self.data_dir is not None:
             self.data_dir = Path(self.data_dir)
             if not self.data_dir.is_dir():
                 raise ValueError(f"data_dir {self.data_dir} does not exist")
 
     def to_dict(self) -> dict:
-        return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
+        return {k: (str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v)
+                for k, v in asdict(self).items()}
 
 
 def _int_in(name: str, value, low: int, high: int) -> None:

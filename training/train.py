@@ -208,6 +208,13 @@ def train(settings: TrainSettings, log=print) -> dict:
     labels = LABELS[settings.task]
 
     train_records = load_records(settings.task, "train", settings)
+    if settings.exclude_sources:
+        kept = [r for r in train_records if not r["source"].startswith(settings.exclude_sources)]
+        log(f"excluding sources {', '.join(settings.exclude_sources)}: {len(train_records) - len(kept)} "
+            f"training records dropped, {len(kept)} kept")
+        if not kept:
+            raise ValueError(f"no training records left after excluding {settings.exclude_sources}")
+        train_records = kept
     if settings.train_limit:
         train_records = train_records[:settings.train_limit]
     dev_records = load_records(settings.task, "dev", settings)
@@ -379,7 +386,10 @@ def parse_args(argv=None) -> TrainSettings:
     ap.add_argument("--permissive-only", action="store_true", help="train only on permissively licensed records")
     ap.add_argument("--data-dir", type=Path, help="directory holding splits/ (default: data/)")
     ap.add_argument("--train-limit", type=int, help="use only the first N training records (smoke tests)")
+    ap.add_argument("--exclude-sources", default="",
+                    help="comma-separated source prefixes to leave out of training, e.g. real:nlpcc2013,real:smp2020")
     args = vars(ap.parse_args(argv))
+    args["exclude_sources"] = tuple(s.strip() for s in args["exclude_sources"].split(",") if s.strip())
     return TrainSettings(**args)
 
 
