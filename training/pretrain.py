@@ -322,11 +322,90 @@ def save_final(out_dir: Path, model: BertForMaskedLM, settings: TrainSettings, t
                 shutil.copyfile(tokenizer_source / name, out_dir / name)
     else:
         save_tokenizer(out_dir, DEFAULT_VOCAB, settings.max_len)
-    manifest = dict(summary)
-    manifest["files"] = {p.name: {"bytes": p.stat().st_size, "sha256": sha256_file(p)}
-                         for p in sorted(out_dir.iterdir()) if p.is_file()}
-    (out_dir / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    write_card_and_manifest(out_dir, summary)
     return out_dir
+
+
+def write_card_and_manifest(model_dir: Path, summary: dict) -> None:
+    """README.md model card from the run summary, then manifest.json with the sha256 of every other file."""
+    (model_dir / "README.md").write_text(model_card(summary), encoding="utf-8")
+    manifest = {k: v for k, v in summary.items() if k != "files"}
+    manifest["files"] = {p.name: {"bytes": p.stat().st_size, "sha256": sha256_file(p)}
+                         for p in sorted(model_dir.iterdir()) if p.is_file() and p.name != "manifest.json"}
+    (model_dir / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n",
+                                             encoding="utf-8")
+
+
+def model_card(summary: dict) -> str:
+    arch, held, base = summary["architecture"], summary["heldout"], summary["unigram_baseline"]
+    totals = (summary["corpus"].get("totals") or {}).get("train", {})
+    sources = summary["corpus"].get("sources") or []
+    history = "\n".join(f"| {h['step']} | {h['tokens_seen'] / 1e6:.2f} | {h['minutes']:.0f} | {h['loss']:.3f} | "
+                        f"{h['accuracy']:.3f} |" for h in summary["eval_history"])
+    source_rows = "\n".join(f"| {s['name']} | {s.get('lines') or 0:,} | {s.get('chars') or 0:,} | {s['licence']} |"
+                             for s in sources)
+    command = summary["command"]
+    notes = "".join(f"- {note}\n" for note in summary.get("notes", []))
+    notes = f"## Notes\n\n{notes}\n" if notes else ""
+    return f"""# {summary['name']}: small Chinese BERT pretrained in-house (masked LM)
+
+A {arch['layers']}-layer, {arch['hidden']}-hidden, {arch['heads']}-head BERT (FFN {arch['intermediate']},
+{arch['parameters'] / 1e6:.2f} M parameters, max {arch['max_position_embeddings']} positions) with the
+bert-base-chinese WordPiece vocabulary ({arch['vocab_size']:,} tokens, Apache-2.0), trained from scratch by
+whole-word masked language modelling ({summary['whole_word_masking']} word boundaries) on
+{totals.get('chars', 0) / 1e6:.1f} M characters of modern Chinese customer-service dialogue, reviews and
+Weibo/news text. It is the base encoder for fine-tuning the QA heads; its tokenizer files are interchangeable with
+public Chinese BERTs (same ids as bert-base-chinese).
+
+## Use
+
+```python
+from transformers import AutoModel, AutoTokenizer
+tokenizer = AutoTokenizer.from_pretrained("models/base/{summary['name']}")
+model = AutoModel.from_pretrained("models/base/{summary['name']}")  # fp32; the pooler is newly initialised
+```
+Weights are stored as fp16 safetensors (half the size) and load as fp32 (`config.json` says `float32`).
+`AutoModelForMaskedLM` loads the MLM head too. Loading works offline: nothing is downloaded.
+
+## Held-out masked-LM quality
+
+{held['sequences']} packed sequences from the 1 % held-out documents of the corpus, {held['masked_tokens']:,} masked
+tokens (same masks at every evaluation).
+
+| model | MLM loss | masked-token accuracy |
+| --- | --- | --- |
+| {summary['name']} | {held['mlm_loss']:.3f} | {held['masked_token_accuracy']:.3f} |
+| unigram baseline (corpus token frequencies) | {base['mlm_loss']:.3f} | {base['masked_token_accuracy']:.3f} |
+
+| step | tokens seen (M) | minutes | held-out loss | accuracy |
+| --- | --- | --- | --- | --- |
+{history}
+
+This is a short CPU run ({summary['steps']:,} steps, {summary['tokens_seen'] / 1e6:.2f} M tokens,
+{summary['train_minutes']:.0f} minutes on {summary['device']}): the model has learnt frequent in-domain words and
+context, far from a converged BERT. Continue it with `--resume` (same `--out`) or `--base-model`, ideally on a GPU.
+
+## Corpus (`python -m training.corpus`, see data/corpus/manifest.json)
+
+| source | lines | chars | licence |
+| --- | --- | --- | --- |
+{source_rows}
+
+Test (and dev) files of the labelled sets are never read, and any line also found in them or in
+`data/splits/*_{{dev,test}}.jsonl` is dropped. Most sources are research-only or have no stated licence, so
+**these weights are for research and internal evaluation until the sources are cleared** for a product.
+
+{notes}## Reproduce
+
+One command from the repository root (builds `data/corpus/` first when it is missing):
+
+```
+{command}
+```
+Training is limited by wall-clock time (`--max-minutes`), so the step count depends on the machine; for a
+step-exact rerun add `--max-steps {summary['steps']} --max-minutes 0` (the learning-rate schedule then follows steps).
+Seed {summary['training']['seed']}; torch {summary['versions']['torch']}, transformers {summary['versions']['transformers']}.
+"""
 
 
 def corpus_summary(corpus_dir: Path) -> dict:
