@@ -110,9 +110,11 @@ def test_corrections_relabel_and_drop(tmp_path):
     corr.write_text('{"id": "fx-c-1", "new_label": "missing_thanks"}\n{"id": "fx-c-3", "new_label": null}\n', "utf-8")
     recs = {r["id"]: r for r in split.load_sources(tmp_path)["compliance"]}
     assert recs["fx-c-1"]["label"] == "missing_thanks" and "fx-c-3" not in recs
-    corr.write_text('{"id": "nope", "new_label": "standard"}\n{"id": "fx-c-1", "new_label": "angry"}\n', "utf-8")
+    corr.write_text('{"id": "gone", "new_label": null}\n{"id": "nope", "new_label": "standard"}\n'
+                    '{"id": "fx-c-1", "new_label": "angry"}\n', "utf-8")
     with pytest.raises(DataError) as err:
         split.load_sources(tmp_path)
     msgs = [str(p) for p in err.value.problems]
-    assert any(":1: correction for unknown id 'nope'" in m for m in msgs)
-    assert any(":2: new_label 'angry' is not a compliance label" in m for m in msgs)
+    assert len(msgs) == 2  # dropping an id that is already gone is fine
+    assert any(":2: relabel for unknown id 'nope'" in m for m in msgs)
+    assert any(":3: new_label 'angry' is not a compliance label" in m for m in msgs)

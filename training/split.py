@@ -166,8 +166,10 @@ def load_corrections(data_dir: Path, known: Dict[str, dict]) -> Tuple[Dict[str, 
             problems.append(Problem(str(path), n, f"unreadable correction ({e}), expected JSON with 'id' and 'new_label'"))
             continue
         rec = known.get(rid)
+        if rec is None and new is None:
+            continue  # a drop the writer has already made by deleting the record
         if rec is None or rec["source"] != "handwritten":
-            problems.append(Problem(str(path), n, f"correction for unknown id {rid!r}, expected a hand-written record id"))
+            problems.append(Problem(str(path), n, f"relabel for unknown id {rid!r}, expected a hand-written record id"))
             continue
         task = "compliance" if "utterance" in rec else "emotion"
         if new is not None and new not in schema.LABELS[task]:
