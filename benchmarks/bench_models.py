@@ -36,6 +36,7 @@ SAMPLE = [  # used when data/splits is absent
     ("我的宽带又断了", "喂，说话呀！"), ("我的号码是13800000000", "好的，已经为您登记了，还有其他问题吗？"),
     ("你们服务真好", "不客气，这是我们应该做的。"), ("这都第三次了，什么时候能修好？", "这不归我管，您打别的电话吧。"),
 ]
+HAND_WRITTEN = "<!-- hand-written below: kept when the table above is regenerated -->"
 TARGETS = {"p50_ms": 3.0, "throughput": 1500.0, "speedup_vs_torch": 4.0, "rss_mb": 250.0}
 
 
@@ -323,6 +324,10 @@ def main(argv=None) -> int:
     text = markdown(result)
     print(text)
     if args.write:
+        # Keep the hand-written analysis below the marker across re-runs.
+        old = args.write.read_text(encoding="utf-8") if args.write.is_file() else ""
+        if HAND_WRITTEN in old:
+            text += "\n" + old[old.index(HAND_WRITTEN):]
         args.write.write_text(text, encoding="utf-8")
     if args.json:
         args.json.write_text(json.dumps(result, indent=1), encoding="utf-8")

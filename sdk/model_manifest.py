@@ -24,7 +24,10 @@ TASK_LABELS = {"compliance": COMPLIANCE_LABELS, "emotion": EMOTION_LABELS}
 # What each task's model reads: a (context, utterance) pair or one text.
 TASK_INPUTS = {"compliance": "pair", "emotion": "single"}
 
-ALLOWED_SUFFIXES = (".onnx", ".json", ".txt", ".md", ".png")
+ALLOWED_SUFFIXES = (".onnx", ".json", ".txt", ".md", ".png", ".f16")
+# Raw little-endian float16 arrays (the n-gram ensemble member): read with numpy.fromfile, never
+# unpickled, and arbitrary bytes, so the pickle magic-byte test would only give false alarms.
+RAW_ARRAY_SUFFIXES = (".f16",)
 # Formats that execute code on load; their presence anywhere in a model dir is refused.
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".pt", ".pth", ".bin", ".ckpt", ".joblib", ".npy", ".npz")
 
@@ -177,6 +180,8 @@ def _task_spec(name: str, spec) -> TaskSpec:
 def _looks_like_pickle(path: Path) -> bool:
     if path.suffix.lower() in PICKLE_SUFFIXES:
         return True
+    if path.suffix.lower() in RAW_ARRAY_SUFFIXES:
+        return False
     with open(path, "rb") as handle:
         head = handle.read(4)
     # Pickle protocol 2+ starts with 0x80 <proto>; torch.save writes a zip holding a pickle.

@@ -309,3 +309,48 @@ def test_hybrid_blend_averages_scores():
     [r] = HybridEngine(FixedEngine("onnx", model), FixedEngine("rules", rules),
                        policy="blend_0.5").check_batch([CheckInput("不行")])
     assert r.scores["standard"] == pytest.approx(0.4) and r.scores["non_compliant"] == pytest.approx(0.4)
+
+
+# ---------------------------------------------------------------- n-gram ensemble member
+
+def test_ensemble_member_is_blended_with_the_manifest_weight(model_dir, tmp_path):
+    pytest.importorskip("sklearn")
+    from sdk.engines.ngram_engine import NgramModel
+    from sdk.engines.onnx_engine import OnnxEngine
+    from training.baseline import Baseline
+    from training.ngram import export
+
+    d = copy_of(model_dir, tmp_path)
+    recs = [{"text": t, "label": l} for t, l in [("谢谢你啊", "satisfied"), ("怎么还没到", "anxious"),
+                                                 ("什么破公司", "angry"), ("请问怎么办理", "neutral"),
+                                                 ("太慢了吧", "dissatisfied")]] * 3
+    export(Baseline("emotion", "text").fit(recs), d)
+    manifest = json.loads((d / "manifest.json").read_text(encoding="utf-8"))
+    texts = ["谢谢你啊", "什么破公司！"]
+    bert = np.array([list(r.scores.values()) for r in OnnxEngine(d, threads=1).emotion_batch(texts)])
+    ngram = NgramModel(d / "ngram_emotion").predict_proba_in([(t,) for t in texts], EMOTION_LABELS)
+    for weight in (0.0, 0.4):
+        manifest["ensemble"] = {"emotion": {"member": "ngram_emotion", "weight": weight}}
+        write_manifest(d, manifest)
+        got = np.array([list(r.scores.values()) for r in OnnxEngine(d, threads=1).emotion_batch(texts)])
+        np.testing.assert_allclose(got, (1 - weight) * bert + weight * ngram, atol=1e-6)
+    # A member whose files the manifest does not vouch for is refused.
+    manifest["ensemble"] = {"emotion": {"member": "ngram_other", "weight": 0.4}}
+    write_manifest(d, manifest)
+    with pytest.raises(ModelUnavailable, match="ngram_other.json is not listed"):
+        OnnxEngine(d, threads=1)
+
+
+def test_hybrid_reads_the_policy_from_the_manifest():
+    from types import SimpleNamespace
+
+    from sdk.engines.hybrid import DEFAULT_POLICY, HybridEngine
+
+    onnx = FixedEngine("onnx", _check("standard", "onnx"))
+    assert HybridEngine(onnx, None).policy == DEFAULT_POLICY
+    onnx.manifest = SimpleNamespace(data={"combine_policy": "forbidden_any"})
+    assert HybridEngine(onnx, None).policy == "forbidden_any"
+    assert HybridEngine(onnx, None, policy="model").policy == "model"
+    onnx.manifest = SimpleNamespace(data={"combine_policy": "vote"})
+    with pytest.raises(ValueError, match="got 'vote'"):
+        HybridEngine(onnx, None)

@@ -27,12 +27,32 @@ def is_permissive(rec: dict) -> bool:
     return rec.get("license") in schema.PERMISSIVE_LICENSES
 
 
+BLIND = "blind"
+
+
+def blind_paths(task: str, data_dir: Optional[Path] = None) -> List[Path]:
+    """The blind held-out set (data/heldout/): written by a separate writer who saw neither the
+    other data nor the rules; never used for training, tuning or model selection."""
+    split_path(task, "test", data_dir)  # validates the task name
+    return sorted((Path(data_dir or DATA_DIR) / "heldout").glob(f"{task}_*.jsonl"))
+
+
 def load(task: str, split: str, permissive_only: bool = False, data_dir: Optional[Path] = None) -> List[dict]:
-    """Records of data/splits/<task>_<split>.jsonl, validated first.
+    """Records of data/splits/<task>_<split>.jsonl (or, for split "blind", of data/heldout/),
+    validated first.
 
     Raises FileNotFoundError if the split has not been written (run `python -m training.split`)
     and DataError listing every problem if the file breaks data/SCHEMA.md.
     """
+    if split == BLIND:
+        paths = blind_paths(task, data_dir)
+        if not paths:
+            raise FileNotFoundError(f"no blind held-out files data/heldout/{task}_*.jsonl")
+        problems, loaded = validate_files(paths)
+        if problems:
+            raise DataError(problems)
+        records = [r for p in paths for r in loaded[p]]
+        return [r for r in records if is_permissive(r)] if permissive_only else records
     path = split_path(task, split, data_dir)
     if not path.exists():
         raise FileNotFoundError(f"split file {path} not found; run `python -m training.split` first")

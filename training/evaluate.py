@@ -121,6 +121,13 @@ def run_engine(engine, task: str, records: Sequence[dict]):
     return results, [res.label for res in results], probs
 
 
+def bert_only_proba(engine, task: str, records: Sequence[dict]) -> np.ndarray:
+    model = engine.model(task)
+    if task == "compliance":
+        return model.predict_proba([r["utterance"] for r in records], [r.get("context") for r in records])[0]
+    return model.predict_proba([r["text"] for r in records])[0]
+
+
 def baseline_system(task: str, train: Sequence[dict], dev: Sequence[dict]):
     """The TF-IDF baseline fitted on train, with the encoding that scores best on dev."""
     from scipy.sparse import hstack
@@ -162,6 +169,17 @@ def torch_system(task: str, model_dir: Path, max_len: int):
     return predict
 
 
+def choose_policy(onnx, rules, dev: Sequence[dict]) -> str:
+    """The policy with the best compliance dev macro-F1 (ties: the earlier, simpler one in POLICIES)."""
+    from sdk.engines.hybrid import POLICIES
+
+    model_results = run_engine(onnx, "compliance", dev)[0]
+    rules_results = run_engine(rules, "compliance", dev)[0]
+    scores = compare_policies(model_results, rules_results, gold_of(dev), rules, onnx)
+    order = list(POLICIES)
+    return max(order, key=lambda p: (scores[p]["macro_f1"], -order.index(p)))
+
+
 def compare_policies(model_results, rules_results, gold: Sequence[str], rules_engine, onnx_engine) -> dict:
     from sdk.engines.hybrid import POLICIES, HybridEngine
 
@@ -179,7 +197,7 @@ def compare_policies(model_results, rules_results, gold: Sequence[str], rules_en
 
 def evaluate(model_dir: Path, splits: Sequence[str], out_dir: Path, torch_dirs: Dict[str, Path],
              data_dir: Optional[Path] = None, threads: Optional[int] = None, log=print) -> dict:
-    from sdk.engines.hybrid import DEFAULT_POLICY, HybridEngine
+    from sdk.engines.hybrid import HybridEngine
     from sdk.engines.onnx_engine import OnnxEngine
     from sdk.engines.rules_engine import RulesEngine
     from training.dataset import load
@@ -187,8 +205,11 @@ def evaluate(model_dir: Path, splits: Sequence[str], out_dir: Path, torch_dirs: 
     out_dir.mkdir(parents=True, exist_ok=True)
     onnx = OnnxEngine(model_dir, threads=threads)
     rules = RulesEngine()
-    hybrid = HybridEngine(onnx, rules)
-    report: dict = {"model_dir": str(model_dir), "policy": DEFAULT_POLICY, "tasks": {}}
+    policy = choose_policy(onnx, rules, load("compliance", "dev", data_dir=data_dir)) \
+        if "compliance" in onnx.models else None
+    hybrid = HybridEngine(onnx, rules, policy=policy)
+    log(f"combination policy chosen on compliance dev: {hybrid.policy}")
+    report: dict = {"model_dir": str(model_dir), "policy": hybrid.policy, "tasks": {}}
     for task in onnx.models:
         train = load(task, "train", data_dir=data_dir)
         data = {split: load(task, split, data_dir=data_dir) for split in splits}
@@ -203,9 +224,13 @@ def evaluate(model_dir: Path, splits: Sequence[str], out_dir: Path, torch_dirs: 
             gold = gold_of(records)
             systems = {}
             t0 = time.monotonic()
-            model_results, labels, probs = run_engine(onnx, task, records)
-            systems["model_int8"] = metrics(task, gold, labels, probs)
+            bert_probs = bert_only_proba(onnx, task, records)
+            systems["model_int8"] = metrics(task, gold, [LABELS[task][i] for i in bert_probs.argmax(1)], bert_probs)
             systems["model_int8"]["seconds"] = round(time.monotonic() - t0, 2)
+            # What the SDK's model engine returns: the BERT head, blended with the n-gram member if any.
+            model_results, labels, probs = run_engine(onnx, task, records)
+            if task in onnx.ensemble:
+                systems["bert_ngram_ensemble"] = metrics(task, gold, labels, probs)
             if torch_predict:
                 systems["model_torch_fp32"] = metrics(task, gold, *torch_predict(records))
             systems["tfidf_baseline"] = metrics(task, gold, *baseline(records))
@@ -238,14 +263,16 @@ def run_summaries(dirs: Sequence[Path]) -> List[dict]:
         out.append({"run": Path(d).name, "task": report["task"], "init": report["settings"]["init"],
                     "dev_macro_f1": report["best"]["dev_macro_f1"], "minutes": report["minutes"],
                     "steps": report["history"][-1]["step"] if report["history"] else 0,
-                    "max_len": report["settings"]["max_len"], "stop_reason": report["stop_reason"]})
+                    "max_len": report["settings"]["max_len"], "stop_reason": report["stop_reason"],
+                    "lr": report["settings"]["learning_rate"], "budget": report["settings"]["max_minutes"]})
     return out
 
 
 # ---------------------------------------------------------------- model card
 
 def model_card(report: dict, manifest: dict, runs: List[dict]) -> str:
-    names = {"model_int8": "fine-tuned model, int8 ONNX (shipped)", "model_torch_fp32": "same model, PyTorch fp32",
+    names = {"model_int8": "fine-tuned BERT, int8 ONNX (shipped)", "model_torch_fp32": "same BERT, PyTorch fp32",
+             "bert_ngram_ensemble": "BERT int8 + n-gram ensemble member (the SDK's model engine)",
              "tfidf_baseline": "TF-IDF + LR baseline", "rules": "rules engine alone",
              "sdk_combined": f"SDK combined (model + rules, policy `{report['policy']}`)"}
     base = manifest.get("base_model") or {}
@@ -302,6 +329,17 @@ def model_card(report: dict, manifest: dict, runs: List[dict]) -> str:
             lines.append(f"| {task} | {'int8' if spec['quantization']['quantize_embeddings'] else 'fp32'} | "
                          f"{parity['agreement']:.2%} | {parity['macro_f1_torch']} | {parity['macro_f1_int8']} | "
                          f"{parity['max_abs_logit_diff']} |")
+    if manifest.get("ensemble"):
+        lines += ["", "## Ensemble member", "",
+                  "`python -m training.ensemble` adds a character 1-3-gram TF-IDF + logistic-regression member "
+                  "(numpy inference, no pickle) and picks the weight w of p = (1 - w) p_bert + w p_ngram on dev; "
+                  "`OnnxEngine` applies it.", "",
+                  "| task | member | train records | w | dev macro-F1 BERT | n-gram | blend |",
+                  "| --- | --- | --- | --- | --- | --- | --- |"]
+        for task, member in manifest["ensemble"].items():
+            f1 = member.get("dev_macro_f1", {})
+            lines.append(f"| {task} | `{member.get('member')}` | {member.get('train_records')} | {member.get('weight')} | "
+                         f"{f1.get('bert')} | {f1.get('ngram')} | {f1.get('ensemble')} |")
     for task, task_report in report["tasks"].items():
         lines += ["", f"## {task}: evaluation", ""]
         for split, systems in task_report["splits"].items():
@@ -328,18 +366,30 @@ def model_card(report: dict, manifest: dict, runs: List[dict]) -> str:
     if runs:
         lines += ["", "## Does pretraining help?", "",
                   "Same architecture and fine-tuning settings, pretrained base vs random initialisation "
-                  "(best dev macro-F1):", "", "| task | init | dev macro-F1 | steps | minutes | max_len |",
-                  "| --- | --- | --- | --- | --- | --- |"]
-        lines += [f"| {r['task']} | {r['init']} | {r['dev_macro_f1']} | {r['steps']} | {r['minutes']} | "
-                  f"{r['max_len']} |" for r in runs]
+                  "(best dev macro-F1):", "", "| run | task | init | lr | budget (min) | dev macro-F1 | steps | minutes | max_len |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        lines += [f"| `{r['run']}` | {r['task']} | {r['init']} | {r.get('lr')} | {r.get('budget')} | {r['dev_macro_f1']} | "
+                  f"{r['steps']} | {r['minutes']} | {r['max_len']} |" for r in runs]
     lines += ["", "## Intended use and limits", "",
               "- Quality assurance of Chinese call-centre agent turns (compliance) and customer turns (emotion), "
               "offline, as a reviewer's aid: every result carries the rules' findings as explanations.",
               "- Dev and test are hand-written by the project; real calls differ (ASR errors, dialect, long "
               "turns). Inputs longer than max_len tokens are truncated and the result says so.",
               "- Calibration: see ECE above; scores are softmax probabilities, not guarantees.",
-              "", "Reproduce: `python -m training.train ...`, `python -m training.export ...`, "
-              "`python -m training.evaluate ...` (see `benchmarks/RESULTS.md`)."]
+              "", "## Reproduce", "", "```",
+              "B=models/base/csqa-bert-small; D=build/data_snapshot   # D: a copy of data/splits under D/splits",
+              "python -m training.train --task compliance --base-model $B --data-dir $D --out runs/compliance "
+              "--max-minutes 20 --epochs 15 --threads 1",
+              "python -m training.train --task emotion --base-model $B --data-dir $D --out runs/emotion "
+              "--max-minutes 6 --epochs 15 --max-len 64 --threads 1 "
+              "--exclude-sources real:cped,real:smp2020,real:nlpcc2013",
+              "python -m training.train ... --init random --out runs/<task>-random   # the comparison above",
+              "python -m training.export --compliance runs/compliance --emotion runs/emotion --data-dir $D "
+              "--keep-fp32 build/onnx_fp32",
+              "python -m training.ensemble --model-dir models/default",
+              "python -m training.evaluate --data-dir $D --torch-compliance runs/compliance "
+              "--torch-emotion runs/emotion --compare-runs runs/*",
+              "python benchmarks/bench_models.py --write benchmarks/RESULTS.md", "```"]
     return "\n".join(lines) + "\n"
 
 

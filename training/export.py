@@ -38,6 +38,9 @@ LABELS = {"compliance": COMPLIANCE_LABELS, "emotion": EMOTION_LABELS}
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 # Files an export may replace in --out; anything else there makes the export refuse to touch it.
 OWNED_PATTERNS = ("*.onnx", "tokenizer.json", "manifest.json", "README.md", "*.png")
+# Ensemble members (training.ensemble) are fitted against one exported model: a new export makes
+# their dev-chosen weight stale, so they are removed and `python -m training.ensemble` must be re-run.
+STALE_PATTERNS = ("ngram_*.json", "ngram_*.f16")
 
 
 class ParityError(RuntimeError):
@@ -219,13 +222,17 @@ def training_info(model_dir: Path) -> dict:
     return info
 
 
-def prepare_out(out: Path) -> None:
+def prepare_out(out: Path, log=print) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for path in out.iterdir():
-        if not any(path.match(p) for p in OWNED_PATTERNS):
+        if not any(path.match(p) for p in OWNED_PATTERNS + STALE_PATTERNS):
             raise ValueError(f"refusing to export into {out}: it holds {path.name}, which an export does not "
                              f"write; use an empty directory or one made by training.export")
-    for path in out.glob("*.onnx"):
+    stale = [p for pattern in STALE_PATTERNS for p in out.glob(pattern)]
+    if stale:
+        log(f"removed ensemble members fitted to the previous model ({', '.join(p.name for p in stale)}); "
+            "re-run `python -m training.ensemble` after this export")
+    for path in list(out.glob("*.onnx")) + stale:
         path.unlink()
 
 
@@ -253,7 +260,7 @@ def export(model_dirs: Dict[str, Path], out: Path, opset: int = DEFAULT_OPSET, q
             tasks[task] = export_task(task, model_dir, work, test, max_len, opset, quant, gate, log)
             tasks[task]["training"] = info
             infos[task] = info
-        prepare_out(out)
+        prepare_out(out, log)
         for task, entry in tasks.items():
             shutil.copyfile(work / entry["file"], out / entry["file"])
             if keep_fp32:

@@ -8,7 +8,7 @@ stands and ``engine="rules"`` when a rule overrode it.
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from ..results import CheckResult, EmotionResult, Finding
 from .base import CheckInput, Engine
@@ -70,19 +70,29 @@ POLICIES: Dict[str, Callable[[CheckResult, CheckResult], Decision]] = {
     "blend_0.5": _blend(0.5),
     "blend_0.7": _blend(0.7),
 }
-DEFAULT_POLICY = "forbidden_high"
+# Fallback when a model's manifest names no combine_policy. Compliance dev macro-F1 (677 records):
+# BERT alone: model 0.890, rules 0.780, blend_0.5 0.904, blend_0.7 0.892;
+# BERT + n-gram member: model 0.938, blend_0.5 0.894, blend_0.7 0.938 — blend_0.7 is never worse
+# than the model alone in either setting.
+DEFAULT_POLICY = "blend_0.7"
 
 
 class HybridEngine(Engine):
     """The ONNX model decides labels; the rules add findings and emotion cues.
 
     ``policy`` names how the two verdicts combine (see POLICIES): most let the model decide and
-    the rules override in named cases; ``blend_*`` average the two score vectors.
+    the rules override in named cases; ``blend_*`` average the two score vectors. None: the
+    ``combine_policy`` that training.evaluate chose on dev and wrote into the model's manifest,
+    else DEFAULT_POLICY.
     """
 
     name = "onnx"
 
-    def __init__(self, onnx: Engine, rules: Engine, policy: str = DEFAULT_POLICY):
+    def __init__(self, onnx: Engine, rules: Engine, policy: Optional[str] = None):
+        if policy is None:
+            # The policy measured best on dev for this model travels in its manifest (training.evaluate).
+            manifest = getattr(getattr(onnx, "manifest", None), "data", None) or {}
+            policy = manifest.get("combine_policy", DEFAULT_POLICY)
         if policy not in POLICIES:
             raise ValueError(f"policy must be one of {', '.join(POLICIES)}, got {policy!r}")
         self.onnx, self.rules, self.policy = onnx, rules, policy

@@ -235,6 +235,17 @@ class OnnxEngine(Engine):
             session = make_session(self.model_dir / spec.file, self.threads)
             self.models[task] = TaskModel(session, tokenizer, spec.labels, spec.max_len, spec.inputs == "pair",
                                           task, batch_size)
+        self.ensemble = load_ensemble(self.manifest, self.models)
+
+    def task_proba(self, task: str, texts: Sequence[str], contexts=None):
+        """Probabilities in canonical label order: the BERT head, blended with the manifest's
+        n-gram ensemble member where ``training.ensemble`` chose a weight > 0 on dev."""
+        probs, notes = self.model(task).predict_proba(texts, contexts)
+        if task in self.ensemble:
+            member, weight = self.ensemble[task]
+            rows = [(c or "", t) for c, t in zip(contexts, texts)] if contexts is not None else [(t,) for t in texts]
+            probs = (1 - weight) * probs + weight * member.predict_proba_in(rows, CANONICAL[task])
+        return probs, notes
 
     def model(self, task: str) -> TaskModel:
         if task not in self.models:
@@ -245,8 +256,7 @@ class OnnxEngine(Engine):
     def check_batch(self, items: Sequence[CheckInput]) -> List[CheckResult]:
         if not items:
             return []
-        probs, notes = self.model("compliance").predict_proba([i.utterance for i in items],
-                                                              [i.context for i in items])
+        probs, notes = self.task_proba("compliance", [i.utterance for i in items], [i.context for i in items])
         results = []
         for item, row, note in zip(items, probs, notes):
             scores = {label: float(p) for label, p in zip(COMPLIANCE_LABELS, row)}
@@ -259,11 +269,41 @@ class OnnxEngine(Engine):
     def emotion_batch(self, texts: Sequence[str]) -> List[EmotionResult]:
         if not texts:
             return []
-        probs, notes = self.model("emotion").predict_proba(list(texts))
+        probs, notes = self.task_proba("emotion", list(texts))
         return [EmotionResult(label=EMOTION_LABELS[int(row.argmax())],
                               scores={label: float(p) for label, p in zip(EMOTION_LABELS, row)},
                               engine=self.name, warnings=list(note))
                 for row, note in zip(probs, notes)]
+
+
+def load_ensemble(manifest, models: Dict[str, TaskModel]) -> Dict[str, tuple]:
+    """task -> (NgramModel, weight) for the manifest's ensemble members with a weight > 0.
+
+    The member files must be listed (so hash-verified) in the manifest; a broken member makes the
+    whole model unavailable rather than silently changing what the SDK predicts.
+    """
+    from .ngram_engine import NgramModel
+
+    out = {}
+    for task, member in (manifest.data.get("ensemble") or {}).items():
+        weight = member.get("weight", 0) if isinstance(member, dict) else None
+        if not isinstance(weight, (int, float)) or not 0 <= weight <= 1:
+            raise ModelUnavailable(f"manifest ensemble entry for {task!r} needs a weight in [0, 1], got {member!r:.120}")
+        if weight == 0 or task not in models:
+            continue
+        stem = str(member.get("member", ""))
+        for suffix in (".json", ".f16"):
+            if stem + suffix not in manifest.data["files"]:
+                raise ModelUnavailable(f"ensemble member file {manifest.model_dir / (stem + suffix)} is not listed "
+                                       "(with its sha256) in manifest.json")
+        try:
+            out[task] = (NgramModel(manifest.model_dir / stem), float(weight))
+        except (OSError, ValueError, KeyError) as exc:
+            raise ModelUnavailable(f"cannot read ensemble member {manifest.model_dir / stem}: {exc}") from exc
+        if set(out[task][0].labels) != set(CANONICAL[task]):
+            raise ModelUnavailable(f"ensemble member {stem} labels {out[task][0].labels} do not match the "
+                                   f"{task} labels {list(CANONICAL[task])}")
+    return out
 
 
 def model_findings(label: str, probability: float) -> List[Finding]:
