@@ -412,7 +412,7 @@ def update_model_dir(model_dir: Path, report: dict, runs: List[dict]) -> None:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model-dir", type=Path, default=REPO / "models" / "default")
-    ap.add_argument("--splits", default="dev,test")
+    ap.add_argument("--splits", default="dev,test", help="comma-separated: dev, test, train, blind (data/heldout)")
     ap.add_argument("--out-dir", type=Path, default=REPO / "build" / "eval", help="metrics.json and PNGs")
     ap.add_argument("--torch-compliance", type=Path, help="PyTorch run dir, to score fp32 side by side")
     ap.add_argument("--torch-emotion", type=Path)
@@ -423,9 +423,9 @@ def main(argv=None) -> int:
     ap.add_argument("--no-card", action="store_true", help="do not write README.md / update the manifest")
     args = ap.parse_args(argv)
     splits = [s for s in args.splits.split(",") if s]
-    bad = [s for s in splits if s not in ("train", "dev", "test")]
+    bad = [s for s in splits if s not in ("train", "dev", "test", "blind")]
     if bad:
-        ap.error(f"unknown split(s) {bad}; expected dev, test or train")
+        ap.error(f"unknown split(s) {bad}; expected dev, test, train or blind (data/heldout)")
     torch_dirs = {t: d for t, d in (("compliance", args.torch_compliance), ("emotion", args.torch_emotion)) if d}
     report = evaluate(args.model_dir, splits, args.out_dir, torch_dirs, args.data_dir, args.threads)
     runs = run_summaries(args.compare_runs)
