@@ -17,8 +17,8 @@ from sdk.model_manifest import load_manifest, write_manifest  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 VOCAB = REPO.parent / "shared" / "data" / "bert_base_chinese_vocab" / "vocab.txt"
-if not VOCAB.is_file():
-    VOCAB = Path("/work/shared/data/bert_base_chinese_vocab/vocab.txt")
+if not VOCAB.is_file():  # the shipped base model carries the same bert-base-chinese vocabulary
+    VOCAB = Path(__file__).resolve().parents[1] / "models" / "base" / "csqa-bert-small" / "vocab.txt"
 MAX_LEN = {"compliance": 48, "emotion": 32}
 
 

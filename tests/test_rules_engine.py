@@ -1,7 +1,5 @@
 """Rules engine, per rule family: forbidden wording, context-required apology/thanks,
 negation and question awareness, findings, scores, emotion, overlays, batches."""
-import statistics
-import time
 from pathlib import Path
 
 import pytest
@@ -300,21 +298,6 @@ def test_advisory_findings_do_not_change_the_label(engine):
     assert advisory and advisory[0].label == "standard"  # explains, never decides
     r = _check(engine, "好的，王先生。", "[外呼]")
     assert r.label == "standard" and any(f.rule_id == "adv.outbound_intro" for f in r.findings)
-
-
-def test_speed_smoke(engine):
-    """Median per check well under a millisecond (target ≤ 100 µs; the CI box is shared)."""
-    items = [("您好，请问有什么可以帮您？", None), ("好的，我帮您查一下。", "[客户已等待约2分钟] 喂？还有人吗？"),
-             ("这个我也不清楚，您过两天再打来吧。", "我的退款什么时候到"), ("不客气，这是我们应该做的。", "谢谢你啊")]
-    for u, c in items:
-        engine.check_one(u, c)
-    times = []
-    for _ in range(50):
-        for u, c in items:
-            t = time.perf_counter()
-            engine.check_one(u, c)
-            times.append(time.perf_counter() - t)
-    assert statistics.median(times) < 1e-3
 
 
 # --- ordinary customer words must not trigger apology/thanks requirements ---
