@@ -30,18 +30,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Dict, FrozenSet, Iterable, List, Optional, Sequence, Tuple, Union
 
-from .labels import COMPLIANCE_LABELS
+from .labels import COMPLIANCE_LABELS, SCENARIOS
 
 SEVERITIES = ("low", "medium", "high")
-SCENARIOS = (
-    "greeting", "customer_greets", "outbound_call", "silent_call", "cannot_hear", "ask_repeat",
-    "wrong_number", "private_call", "long_info", "verify_details", "info_supplied", "transfer",
-    "hold_request", "hold_return", "complaint_busy_line", "complaint_slow", "complaint_attitude",
-    "complaint_error", "abusive_caller", "cannot_answer_now", "request_cannot_be_met",
-    "equipment_fault", "agent_personal_info", "disclosure_request", "suggestion", "ask_forgiveness",
-    "customer_apologises", "customer_thanks", "closing", "customer_not_hanging_up",
-    "emotional_customer", "general_enquiry",
-)
 CUE_WHERE = ("events", "words", "any")
 DEFAULT_RULEBOOK = os.path.join(os.path.dirname(__file__), "rules", "default.yaml")
 _LEX_REF = re.compile(r"\{lex:([a-z0-9_]+)\}")

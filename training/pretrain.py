@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import hashlib
 import json
 import math
 import random
@@ -28,6 +27,7 @@ from pathlib import Path
 import torch
 from transformers import AutoTokenizer, BertConfig, BertForMaskedLM
 
+from sdk.model_manifest import sha256_file
 from training.tokenizer import DEFAULT_VOCAB, save_tokenizer
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -285,14 +285,6 @@ def learning_rate(settings: TrainSettings, step: int, elapsed_s: float) -> float
 
 
 # ----------------------------------------------------------------------------- saving
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
 
 def save_checkpoint(path: Path, model, optimizer, state: dict) -> None:
     path.mkdir(parents=True, exist_ok=True)

@@ -4,20 +4,11 @@ Labels come from sdk.labels so that data and runtime can never disagree.
 """
 from __future__ import annotations
 
-from sdk.labels import COMPLIANCE_LABELS, EMOTION_LABELS
+from sdk.labels import COMPLIANCE_LABELS, EMOTION_LABELS, SCENARIOS  # noqa: F401 (re-exported)
 
 TASKS = ("compliance", "emotion")
 LABELS = {"compliance": COMPLIANCE_LABELS, "emotion": EMOTION_LABELS}
 
-SCENARIOS = (
-    "greeting", "customer_greets", "outbound_call", "silent_call", "cannot_hear", "ask_repeat",
-    "wrong_number", "private_call", "long_info", "verify_details", "info_supplied", "transfer",
-    "hold_request", "hold_return", "complaint_busy_line", "complaint_slow", "complaint_attitude",
-    "complaint_error", "abusive_caller", "cannot_answer_now", "request_cannot_be_met",
-    "equipment_fault", "agent_personal_info", "disclosure_request", "suggestion", "ask_forgiveness",
-    "customer_apologises", "customer_thanks", "closing", "customer_not_hanging_up",
-    "emotional_customer", "general_enquiry",
-)
 
 DOMAINS = (
     "telecom", "utilities", "ecommerce", "food_delivery", "banking", "insurance", "logistics",
