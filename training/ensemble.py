@@ -1,7 +1,7 @@
 """Add the character n-gram model to a shipped model directory as an ensemble
 member, with the blend weight chosen on dev (never on test).
 
-    python -m training.ensemble --model-dir models/default
+    python -m training.ensemble --model-dir models/default --exclude-sources real:cped,real:smp2020,real:nlpcc2013
 
 For each task: fit the n-gram TF-IDF + LR on train (training.ngram), export it
 beside the ONNX model, score dev with the int8 BERT (as the SDK runs it) and
@@ -64,6 +64,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--model-dir", type=Path, default=Path("models/default"))
     p.add_argument("--tasks", nargs="+", default=["compliance", "emotion"])
     p.add_argument("--permissive-only", action="store_true")
+    p.add_argument("--exclude-sources", default="",
+                   help="comma-separated source prefixes left out of the n-gram training data "
+                        "(e.g. real:cped,real:smp2020,real:nlpcc2013: the label-mapped Weibo/drama corpora)")
     args = p.parse_args(argv)
 
     manifest = load_manifest(args.model_dir)
@@ -76,7 +79,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     engine = OnnxEngine(args.model_dir, threads=2)
     ensemble = {}
     for task in args.tasks:
-        train = load(task, "train", permissive_only=args.permissive_only)
+        excluded = tuple(x for x in args.exclude_sources.split(",") if x)
+        train = [r for r in load(task, "train", permissive_only=args.permissive_only)
+                 if not (excluded and r["source"].startswith(excluded))]
         model = fit(task, train)
         export(model, args.model_dir)
         ngram = NgramModel(args.model_dir / f"ngram_{task}")
@@ -86,6 +91,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                ngram.predict_proba_in(columns(task, dev), LABELS[task]))
         ensemble[task] = {"member": f"ngram_{task}", "kind": "char 1-3-gram TF-IDF + logistic regression",
                           "train_records": len(train), "permissive_only": args.permissive_only,
+                          "excluded_sources": list(excluded),
                           **choice}
         print(f"{task}: dev macro-F1 bert {choice['dev_macro_f1']['bert']:.4f}, ngram "
               f"{choice['dev_macro_f1']['ngram']:.4f}, blend w={choice['weight']:.2f} "
