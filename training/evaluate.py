@@ -386,7 +386,7 @@ def model_card(report: dict, manifest: dict, runs: List[dict]) -> str:
               "python -m training.train ... --init random --out runs/<task>-random   # the comparison above",
               "python -m training.export --compliance runs/compliance --emotion runs/emotion --data-dir $D "
               "--keep-fp32 build/onnx_fp32",
-              "python -m training.ensemble --model-dir models/default",
+              "python -m training.ensemble --model-dir models/default --exclude-sources real:cped,real:smp2020,real:nlpcc2013",
               "python -m training.evaluate --data-dir $D --torch-compliance runs/compliance "
               "--torch-emotion runs/emotion --compare-runs runs/*",
               "python benchmarks/bench_models.py --write benchmarks/RESULTS.md", "```"]
