@@ -34,6 +34,12 @@ from .labels import COMPLIANCE_LABELS, SCENARIOS
 
 SEVERITIES = ("low", "medium", "high")
 CUE_WHERE = ("events", "words", "any")
+
+
+def _one_of(value, allowed, what: str):
+    if value not in allowed:
+        raise ValueError(f"unknown {what} {value!r}; expected one of {', '.join(allowed)}")
+    return value
 DEFAULT_RULEBOOK = os.path.join(os.path.dirname(__file__), "rules", "default.yaml")
 _LEX_REF = re.compile(r"\{lex:([a-z0-9_]+)\}")
 
@@ -239,9 +245,7 @@ def _models():
         @field_validator("scenario")
         @classmethod
         def _scenario(cls, v):
-            if v not in SCENARIOS:
-                raise ValueError(f"unknown scenario {v!r}; expected one of {', '.join(SCENARIOS)}")
-            return v
+            return _one_of(v, SCENARIOS, "scenario")
 
     class RuleModel(BaseModel):
         model_config = ConfigDict(extra="forbid")
@@ -278,16 +282,12 @@ def _models():
         @field_validator("severity")
         @classmethod
         def _severity(cls, v):
-            if v not in SEVERITIES:
-                raise ValueError(f"unknown severity {v!r}; expected one of {', '.join(SEVERITIES)}")
-            return v
+            return _one_of(v, SEVERITIES, "severity")
 
         @field_validator("scenario")
         @classmethod
         def _scenario(cls, v):
-            if v not in SCENARIOS:
-                raise ValueError(f"unknown scenario {v!r}; expected one of {', '.join(SCENARIOS)}")
-            return v
+            return _one_of(v, SCENARIOS, "scenario")
 
     class BookModel(BaseModel):
         model_config = ConfigDict(extra="forbid")
