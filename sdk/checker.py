@@ -5,7 +5,6 @@ with a message that names the bad value and what was expected.
 """
 from __future__ import annotations
 
-import re
 import threading
 import warnings
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import Iterable, List, Optional, Sequence, Tuple, Union
 
 from .engines.base import CheckInput, Engine, ModelUnavailable
 from .labels import ENGINES
+from .normalize import strip_events
 from .results import CheckResult, EmotionResult
 
 # Longer utterances are truncated (with a warning in the result): a single
@@ -22,16 +22,13 @@ MAX_CHARS = 2000
 
 CheckItem = Union[str, Tuple[str, Optional[str]], dict]
 
-_EVENT = re.compile(r"[\[【［][^\]】］]*[\]】］]")
-
 
 def customer_words(context: Optional[str]) -> Optional[str]:
     """The customer's words in a context: bracketed events such as
     "[客户已等待约2分钟]" removed. None when nothing is left."""
     if not context:
         return None
-    text = _EVENT.sub(" ", context).strip()
-    return text or None
+    return strip_events(context)[1] or None
 
 
 def _validate_text(value, what: str) -> str:
@@ -173,11 +170,11 @@ class Checker:
     def _attach_emotion(self, inputs: List[CheckInput], results: List[CheckResult]) -> None:
         # The emotion of the context's customer words, from the same engine that
         # classifies emotion on its own, so check() and emotion() never disagree.
-        wanted = [(i, customer_words(item.context)) for i, item in enumerate(inputs)]
+        # An engine that already filled it (the rules engine does) is not asked twice.
+        wanted = [(i, customer_words(item.context)) for i, item in enumerate(inputs)
+                  if results[i].emotion is None]
         wanted = [(i, text) for i, text in wanted if text]
         emotions = self._engine.emotion_batch([text for _, text in wanted]) if wanted else []
-        for result in results:
-            result.emotion = None
         for (i, _), emotion in zip(wanted, emotions):
             results[i].emotion = emotion
 
