@@ -7,7 +7,9 @@
 Each engine runs in its own subprocess (so peak RSS is its own): it loads both
 task models, then measures
 - single-utterance latency: one (context, utterance) pair per call, 1 thread, p50 / p99;
-- batch throughput: all inputs through check_batch in batches of 64, 2 threads, utterances/s;
+- batch throughput: all inputs through check_batch in length-sorted batches of 16, 2 threads, utterances/s
+  (the SDK's ONNX engine runs 2 one-thread sessions over the batches; `pytorch_fp32` uses torch's 2
+  intra-op threads, `pytorch_fp32_workers` the SDK's scheme: 2 one-thread workers over the batches);
 - peak RSS (ru_maxrss) of the process at the end.
 Also: the time of `import sdk` and of building a Checker(engine="auto"), each
 in a fresh interpreter. Targets: p50 <= 3 ms (int8, 1 thread), >= 1,500/s
@@ -46,8 +48,12 @@ def _load_inputs(path: str):
     return [tuple(pair) for pair in json.loads(Path(path).read_text(encoding="utf-8"))]
 
 
-def _torch_engine(dirs: dict, threads: int):
-    """A minimal engine around the PyTorch checkpoints, same encoding as the SDK."""
+def _torch_engine(dirs: dict, threads: int, workers: bool = False):
+    """A minimal engine around the PyTorch checkpoints, same encoding as the SDK. With ``workers``,
+    torch gets one intra-op thread and ``threads`` Python threads run the batches (torch releases the GIL
+    inside its kernels), the same scheme as the SDK's ONNX engine."""
+    from concurrent.futures import ThreadPoolExecutor
+
     import numpy as np
     import torch
     from transformers import AutoModelForSequenceClassification
@@ -55,7 +61,8 @@ def _torch_engine(dirs: dict, threads: int):
     from sdk.engines.onnx_engine import encode, length_batches, pad_batch
     from training.train import load_tokenizer
 
-    torch.set_num_threads(threads)
+    torch.set_num_threads(1 if workers else threads)
+    pool = ThreadPoolExecutor(threads) if workers and threads > 1 else None
     models = {t: AutoModelForSequenceClassification.from_pretrained(d).eval() for t, d in dirs.items()}
     tokenizer = load_tokenizer(Path(dirs["compliance"]))
     max_len = json.loads((Path(dirs["compliance"]) / "train_report.json").read_text())["settings"]["max_len"]
@@ -64,13 +71,24 @@ def _torch_engine(dirs: dict, threads: int):
         def check_batch(self, items, batch_size=16):
             enc = encode(tokenizer, [u for _, u in items], [c for c, _ in items], max_len)
             labels = [None] * len(items)
-            with torch.inference_mode():
-                for index in length_batches([len(r) for r in enc.ids], batch_size):
-                    ids, mask, types = (torch.from_numpy(a) for a in pad_batch(
-                        [enc.ids[i] for i in index], [enc.type_ids[i] for i in index], 0))
+            if pool is not None:
+                batch_size = max(1, min(batch_size, -(-len(items) // threads)))
+
+            def run(index):
+                ids, mask, types = (torch.from_numpy(a) for a in pad_batch(
+                    [enc.ids[i] for i in index], [enc.type_ids[i] for i in index], 0))
+                with torch.inference_mode():
                     logits = models["compliance"](input_ids=ids, attention_mask=mask, token_type_ids=types).logits
-                    for i, row in zip(index, np.asarray(logits.argmax(-1))):
-                        labels[i] = int(row)
+                for i, row in zip(index, np.asarray(logits.argmax(-1))):
+                    labels[i] = int(row)
+
+            batches = length_batches([len(r) for r in enc.ids], batch_size)
+            if pool is None:
+                for index in batches:
+                    run(index)
+            else:
+                for done in [pool.submit(run, index) for index in batches]:
+                    done.result()
             return labels
 
     return TorchCompliance()
@@ -79,8 +97,9 @@ def _torch_engine(dirs: dict, threads: int):
 def _engine(kind: str, args):
     from sdk.engines.base import CheckInput
 
-    if kind == "pytorch_fp32":
-        engine = _torch_engine({"compliance": args.torch_compliance, "emotion": args.torch_emotion}, args.threads)
+    if kind in ("pytorch_fp32", "pytorch_fp32_workers"):
+        engine = _torch_engine({"compliance": args.torch_compliance, "emotion": args.torch_emotion}, args.threads,
+                               workers=kind == "pytorch_fp32_workers")
         return lambda pairs: engine.check_batch(pairs)
     if kind == "rules":
         from sdk.engines.rules_engine import RulesEngine
@@ -237,7 +256,10 @@ def markdown(result: dict) -> str:
               "result); `sdk_auto` is the public `Checker(engine='auto').check_batch` path: ONNX + rules + "
               "the emotion of the context's customer words, so it runs two models per call.",
               "- PyTorch fp32 runs the same checkpoints with the same tokenisation and length-sorted batches "
-              "(`torch.inference_mode`, SDPA attention); every engine batches 16 at a time, length-sorted.",
+              "(`torch.inference_mode`, SDPA attention); every engine batches 16 at a time, length-sorted. "
+              "The ONNX engines spread the batches over 2 one-thread sessions; `pytorch_fp32` uses torch's "
+              "2 intra-op threads and `pytorch_fp32_workers` the ONNX engine's scheme (2 one-thread workers); "
+              "the 4x verdicts compare with the faster of the two.",
               "- Peak RSS is VmHWM of the engine's own process after both runs' work (both task models "
               "loaded).", "",
               "Reproduce (after `training.export ... --keep-fp32 build/onnx_fp32` and `training.ensemble`, "
@@ -258,7 +280,7 @@ def verdicts(engines: dict) -> List[str]:
     if thr is not None:
         out.append(f"ONNX int8 batch throughput {thr}/s on 2 threads: "
                    f"{'meets' if thr >= TARGETS['throughput'] else 'MISSES'} the >= {TARGETS['throughput']:.0f}/s target")
-    for other in ("pytorch_fp32", "onnx_fp32", "rules"):
+    for other in ("pytorch_fp32", "pytorch_fp32_workers", "onnx_fp32", "rules"):
         base = "onnx_int8_bert" if other != "rules" and get("onnx_int8_bert", "latency", "p50_ms") else "onnx_int8"
         a, b = get(base, "latency", "p50_ms"), get(other, "latency", "p50_ms")
         ta, tb = get(base, "throughput", "per_s"), get(other, "throughput", "per_s")
@@ -266,10 +288,21 @@ def verdicts(engines: dict) -> List[str]:
             line = f"{other} / {base} latency (p50): {b / a:.2f}x"
             if ta and tb:
                 line += f"; {base} / {other} throughput: {ta / tb:.2f}x"
-            if other == "pytorch_fp32":
-                ok = b / a >= TARGETS["speedup_vs_torch"]
-                line += f" ({'meets' if ok else 'MISSES'} the >= {TARGETS['speedup_vs_torch']:.0f}x target)"
             out.append(line)
+    # The 4x target, against PyTorch's best configuration on each measure (the faster of its two batch schemes).
+    base = "onnx_int8_bert" if get("onnx_int8_bert", "latency", "p50_ms") else "onnx_int8"
+    torch_p50 = [v for v in (get(n, "latency", "p50_ms") for n in ("pytorch_fp32", "pytorch_fp32_workers")) if v]
+    torch_thr = [v for v in (get(n, "throughput", "per_s") for n in ("pytorch_fp32", "pytorch_fp32_workers")) if v]
+    a, ta = get(base, "latency", "p50_ms"), get(base, "throughput", "per_s")
+    target = TARGETS["speedup_vs_torch"]
+    if a and torch_p50:
+        r = min(torch_p50) / a
+        out.append(f"int8 vs PyTorch fp32, single-utterance latency: {r:.2f}x "
+                   f"({'meets' if r >= target else 'MISSES'} the >= {target:.0f}x target)")
+    if ta and torch_thr:
+        r = ta / max(torch_thr)
+        out.append(f"int8 vs PyTorch fp32 (its faster scheme), batch throughput: {r:.2f}x "
+                   f"({'meets' if r >= target else 'MISSES'} the >= {target:.0f}x target)")
     rss = max((get("onnx_int8", m, "peak_rss_mb") or 0) for m in ("latency", "throughput"))
     if rss:
         out.append(f"ONNX int8 peak RSS with both models loaded {rss} MB: "
@@ -283,7 +316,8 @@ def main(argv=None) -> int:
     ap.add_argument("--fp32-dir", type=Path, default=REPO / "build" / "onnx_fp32")
     ap.add_argument("--torch-compliance", type=Path, default=REPO / "runs" / "compliance")
     ap.add_argument("--torch-emotion", type=Path, default=REPO / "runs" / "emotion")
-    ap.add_argument("--engines", default="rules,onnx_int8,onnx_int8_bert,onnx_fp32,pytorch_fp32,sdk_auto")
+    ap.add_argument("--engines",
+                    default="rules,onnx_int8,onnx_int8_bert,onnx_fp32,pytorch_fp32,pytorch_fp32_workers,sdk_auto")
     ap.add_argument("--single", type=int, default=300, help="single-utterance calls timed per engine")
     ap.add_argument("--batch", type=int, default=1024, help="pairs in the throughput run")
     ap.add_argument("--repeats", type=int, default=3)
@@ -300,9 +334,11 @@ def main(argv=None) -> int:
         return 0
 
     engines = [e for e in args.engines.split(",") if e]
-    if "pytorch_fp32" in engines and not (args.torch_compliance / "config.json").is_file():
-        print(f"skipping pytorch_fp32: no checkpoint at {args.torch_compliance}", file=sys.stderr)
-        engines.remove("pytorch_fp32")
+    if not (args.torch_compliance / "config.json").is_file():
+        for name in ("pytorch_fp32", "pytorch_fp32_workers"):
+            if name in engines:
+                print(f"skipping {name}: no checkpoint at {args.torch_compliance}", file=sys.stderr)
+                engines.remove(name)
         args.torch_compliance = None
     if "onnx_fp32" in engines and not (args.fp32_dir / "manifest.json").is_file():
         print(f"skipping onnx_fp32: no model at {args.fp32_dir} (export with --keep-fp32)", file=sys.stderr)

@@ -27,7 +27,10 @@ def test_export_round_trip_matches_sklearn(tmp_path):
     assert sorted(p.name for p in paths) == ["ngram_compliance.f16", "ngram_compliance.json"]
     ours = NgramModel(tmp_path / "ngram_compliance")
     probe = COMPLIANCE + [{"context": "ABC 没见过的字", "utterance": "ＯＫ，Hello  World", "label": "standard"},
-                          {"context": None, "utterance": "全新句子完全陌生", "label": "standard"}]
+                          {"context": None, "utterance": "全新句子完全陌生", "label": "standard"},
+                          {"context": "", "utterance": " \t\n ", "label": "standard"},
+                          {"context": "好", "utterance": "😀您好😀，谢谢\n\n您", "label": "standard"},
+                          {"context": "İSTANBUL 谢谢", "utterance": "好的。好的。好的。", "label": "standard"}]
     cols = model._columns(probe)
     expected = model.clf.predict_proba(hstack([v.transform(c) for v, c in zip(model.vecs, cols)]).tocsr())
     got = ours.predict_proba(list(zip(*cols)))

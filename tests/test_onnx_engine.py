@@ -185,6 +185,36 @@ def test_threads_are_explicit(engine):
     assert opts.intra_op_num_threads == 1 and opts.inter_op_num_threads == 1
 
 
+def test_workers_spread_batches_and_keep_order(model_dir, engine):
+    from sdk.engines.onnx_engine import OnnxEngine
+
+    # threads=3: batches run on 3 one-thread sessions at once; results must be those of one thread, in order.
+    parallel = OnnxEngine(model_dir, threads=3, batch_size=4)
+    assert parallel.models["compliance"].session.get_session_options().intra_op_num_threads == 1
+    items = [CheckInput("您好" * (n % 7 + 1), "客户说：" + "嗯" * (n % 5) if n % 3 else None) for n in range(29)]
+    for got, want in zip(parallel.check_batch(items), engine.check_batch(items)):
+        assert got.utterance == want.utterance and got.label == want.label
+        np.testing.assert_allclose(list(got.scores.values()), list(want.scores.values()), atol=1e-6)
+    texts = ["好" * n for n in range(1, 20)]
+    for got, want in zip(parallel.emotion_batch(texts), engine.emotion_batch(texts)):
+        np.testing.assert_allclose(list(got.scores.values()), list(want.scores.values()), atol=1e-6)
+
+
+def test_worker_errors_reach_the_caller(model_dir, monkeypatch):
+    from sdk.engines.onnx_engine import OnnxEngine
+
+    parallel = OnnxEngine(model_dir, threads=2, batch_size=2)
+    model = parallel.models["emotion"]
+
+    class Broken:
+        def run(self, *a, **k):
+            raise RuntimeError("session failed")
+
+    monkeypatch.setattr(model, "session", Broken())
+    with pytest.raises(RuntimeError, match="session failed"):
+        parallel.emotion_batch(["好"] * 6)
+
+
 def test_engine_never_imports_torch(model_dir):
     code = ("import sys; from sdk.engines.onnx_engine import OnnxEngine; from sdk.engines.base import CheckInput; "
             f"e = OnnxEngine({str(model_dir)!r}, threads=1); e.check_batch([CheckInput('您好', None)]); "

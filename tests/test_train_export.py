@@ -328,3 +328,49 @@ def test_excluding_every_source_is_refused(workspace, tmp_path):
         train(settings_for(workspace, "emotion", tmp_path / "o", exclude_sources=("hand",)), log=lambda *_: None)
     with pytest.raises(ValueError, match="exclude_sources must be non-empty source names"):
         settings_for(workspace, "emotion", tmp_path / "o", exclude_sources=("",))
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("layers", 0, "layers must be an int in 1..48"),
+    ("distill_alpha", 1.5, "distill_alpha must be in [0, 1]"),
+    ("temperature", 0, "temperature must be in (0, 20]"),
+])
+def test_student_settings_reject_bad_values(workspace, tmp_path, field, value, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        settings_for(workspace, "emotion", tmp_path, **{field: value})
+
+
+def test_teacher_must_be_a_model_dir(workspace, tmp_path):
+    with pytest.raises(ValueError, match="teacher .* has no config.json"):
+        settings_for(workspace, "emotion", tmp_path / "o", teacher=tmp_path)
+
+
+def test_layers_keep_the_base_models_first_layers(workspace, tmp_path):
+    from training.train import build_model
+
+    full = build_model(settings_for(workspace, "emotion", tmp_path), EMOTION_LABELS)
+    one = build_model(settings_for(workspace, "emotion", tmp_path, layers=1), EMOTION_LABELS)
+    assert one.config.num_hidden_layers == 1 and len(one.bert.encoder.layer) == 1
+    for name, tensor in one.bert.encoder.layer[0].state_dict().items():
+        assert torch.equal(tensor, full.bert.encoder.layer[0].state_dict()[name]), name
+    with pytest.raises(ValueError, match="layers 3 exceeds the base model's 2 encoder layers"):
+        build_model(settings_for(workspace, "emotion", tmp_path, layers=3), EMOTION_LABELS)
+
+
+@pytest.mark.slow
+def test_distilled_student_learns_from_teacher(workspace, trained, tmp_path):
+    from training.train import distill_loss, train
+
+    logits = torch.tensor([[2.0, 0.0, -1.0]])
+    assert float(distill_loss(logits, logits, 2.0)) == pytest.approx(0.0, abs=1e-6)
+    assert float(distill_loss(logits, torch.tensor([[-1.0, 0.0, 2.0]]), 2.0)) > 0.1
+
+    messages = []
+    report = train(settings_for(workspace, "emotion", tmp_path / "s", layers=1, teacher=trained["emotion"],
+                                distill_alpha=0.7), log=messages.append)
+    assert report["architecture"]["num_hidden_layers"] == 1
+    assert report["settings"]["teacher"] == str(trained["emotion"])
+    assert any(m.startswith("teacher ") and "agrees with gold" in m for m in messages)
+    assert report["best"]["dev_macro_f1"] > 0.5  # chance is 0.2 on the toy data
+    with pytest.raises(ValueError, match="is not a emotion model"):
+        train(settings_for(workspace, "emotion", tmp_path / "x", teacher=trained["compliance"]), log=lambda *_: None)

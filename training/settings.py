@@ -47,6 +47,14 @@ class TrainSettings:
     data_dir: Optional[Path] = None  # None: data/splits via training.dataset
     train_limit: Optional[int] = None  # first N training records (smoke tests)
     exclude_sources: Tuple[str, ...] = ()  # drop training records whose source starts with any of these
+    # A cheaper student: keep only the base's first N encoder layers (None: all). Dropping the top
+    # layers of a pretrained BERT loses less than dropping others (Sajjad et al., 2023).
+    layers: Optional[int] = None
+    # Knowledge distillation: a fine-tuned model of the same task and vocabulary whose soft labels
+    # the student also learns: loss = (1 - alpha) * CE(gold) + alpha * T^2 * KL(teacher_T || student_T).
+    teacher: Optional[Path] = None
+    distill_alpha: float = 0.5
+    temperature: float = 2.0
 
     def __post_init__(self):
         if self.task not in TASKS:
@@ -93,6 +101,17 @@ class TrainSettings:
         bad = [src for src in self.exclude_sources if not isinstance(src, str) or not src.strip()]
         if bad:
             raise ValueError(f"exclude_sources must be non-empty source names such as 'real:nlpcc2013', got {bad!r}")
+        if self.layers is not None:
+            _int_in("layers", self.layers, 1, 48)
+        if self.teacher is not None:
+            self.teacher = Path(self.teacher)
+            if not (self.teacher / "config.json").is_file():
+                raise ValueError(f"teacher {self.teacher} has no config.json; expected a model directory "
+                                 f"written by training.train for the {self.task} task")
+        if not 0 <= self.distill_alpha <= 1:
+            raise ValueError(f"distill_alpha must be in [0, 1], got {self.distill_alpha!r}")
+        if not 0 < self.temperature <= 20:
+            raise ValueError(f"temperature must be in (0, 20], got {self.temperature!r}")
         if self.data_dir is not None:
             self.data_dir = Path(self.data_dir)
             if not self.data_dir.is_dir():

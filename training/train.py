@@ -3,6 +3,8 @@
     python -m training.train --task compliance --out runs/compliance [--base-model models/base/NAME]
     python -m training.train --task emotion --out runs/emotion --max-minutes 12
     python -m training.train --task compliance --init random --out runs/compliance-random   # no pretraining
+    python -m training.train --task compliance --layers 2 --teacher runs/compliance --out runs/compliance-l2
+        # a 2-layer student (the base's first 2 layers) distilled from a fine-tuned 4-layer teacher
 
 Compliance reads the pair (context or "", utterance); emotion reads one text.
 Data comes from data/splits via training.dataset (validated first; invalid
@@ -109,6 +111,11 @@ def build_model(settings: TrainSettings, labels: Sequence[str]):
     if config.model_type != "bert":
         raise ValueError(f"base model {settings.base_model} is a {config.model_type!r} model; the export and "
                          "the SDK's encoder expect a BERT (model_type 'bert') checkpoint")
+    if settings.layers is not None:
+        if settings.layers > config.num_hidden_layers:
+            raise ValueError(f"layers {settings.layers} exceeds the base model's {config.num_hidden_layers} "
+                             f"encoder layers ({settings.base_model})")
+        config.num_hidden_layers = settings.layers  # from_pretrained then loads only the first N layers
     if settings.max_len > config.max_position_embeddings:
         raise ValueError(f"max_len {settings.max_len} exceeds the base model's max_position_embeddings "
                          f"{config.max_position_embeddings}")
@@ -118,6 +125,31 @@ def build_model(settings: TrainSettings, labels: Sequence[str]):
     # The base may store fp16 weights; fine-tune in fp32 whatever the checkpoint's dtype.
     return AutoModelForSequenceClassification.from_pretrained(settings.base_model, config=config,
                                                               dtype=torch.float32)
+
+
+def teacher_logits(settings: TrainSettings, student_config, train_set: "Batches", device: str) -> np.ndarray:
+    """The teacher's logits on the training inputs (the student's own encoding), computed once."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    teacher = AutoModelForSequenceClassification.from_pretrained(settings.teacher, dtype=torch.float32)
+    labels = [teacher.config.id2label[i] for i in range(teacher.config.num_labels)]
+    if labels != list(LABELS[settings.task]):
+        raise ValueError(f"teacher {settings.teacher} is not a {settings.task} model: its labels are {labels}, "
+                         f"expected {list(LABELS[settings.task])}")
+    if teacher.config.vocab_size != student_config.vocab_size:
+        raise ValueError(f"teacher {settings.teacher} has vocab_size {teacher.config.vocab_size}, the base model "
+                         f"{student_config.vocab_size}; distillation needs the same tokenizer")
+    return predict_logits(teacher.to(device), train_set, settings.eval_batch_size, device)
+
+
+def distill_loss(logits, soft_logits, temperature: float):
+    """T^2-scaled KL(teacher || student) on temperature-softened distributions (Hinton et al., 2015)."""
+    import torch.nn.functional as F
+
+    t = temperature
+    return F.kl_div(F.log_softmax(logits / t, -1), F.log_softmax(soft_logits / t, -1), log_target=True,
+                    reduction="batchmean") * t * t
 
 
 def pick_device(setting: str) -> str:
@@ -225,6 +257,14 @@ def train(settings: TrainSettings, log=print) -> dict:
         f"({train_set.truncated} train inputs truncated to max_len={settings.max_len}); device={device}")
 
     model = build_model(settings, labels).to(device)
+    soft = None
+    if settings.teacher is not None:
+        t0 = time.monotonic()
+        soft = torch.from_numpy(teacher_logits(settings, model.config, train_set, device)).to(device)
+        agree = float((soft.argmax(-1).cpu().numpy() == train_set.labels).mean())
+        log(f"teacher {settings.teacher}: logits on {len(train_set)} train records in "
+            f"{time.monotonic() - t0:.1f}s (agrees with gold on {agree:.3f}); alpha={settings.distill_alpha} "
+            f"T={settings.temperature}")
     weights = class_weights(train_set.labels, len(labels), settings.class_weighting)
     loss_fn = torch.nn.CrossEntropyLoss(
         weight=torch.tensor(weights, dtype=torch.float32, device=device) if weights is not None else None)
@@ -293,6 +333,9 @@ def train(settings: TrainSettings, log=print) -> dict:
             ids, mask, types, gold = train_set.tensors(index, device)
             logits = model(input_ids=ids, attention_mask=mask, token_type_ids=types).logits
             loss = loss_fn(logits.float(), gold)
+            if soft is not None:
+                loss = (1 - settings.distill_alpha) * loss + settings.distill_alpha * distill_loss(
+                    logits.float(), soft[index], settings.temperature)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
@@ -338,6 +381,8 @@ def save(model, tokenizer, settings, train_records, dev_records, best, history, 
         "labels": list(LABELS[settings.task]),
         "settings": settings.to_dict(),
         "base_model": base_model_info(settings.base_model),
+        "architecture": {k: getattr(model.config, k) for k in ("num_hidden_layers", "hidden_size",
+                                                               "num_attention_heads", "intermediate_size")},
         "best": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in best.items()},
         "history": history,
         "stop_reason": stop_reason,
@@ -388,6 +433,10 @@ def parse_args(argv=None) -> TrainSettings:
     ap.add_argument("--train-limit", type=int, help="use only the first N training records (smoke tests)")
     ap.add_argument("--exclude-sources", default="",
                     help="comma-separated source prefixes to leave out of training, e.g. real:nlpcc2013,real:smp2020")
+    ap.add_argument("--layers", type=int, help="keep only the base model's first N encoder layers (a cheaper model)")
+    ap.add_argument("--teacher", type=Path, help="fine-tuned model directory of the same task to distil from")
+    ap.add_argument("--distill-alpha", type=float, default=0.5, help="weight of the teacher's soft labels (0..1)")
+    ap.add_argument("--temperature", type=float, default=2.0, help="softmax temperature for distillation")
     args = vars(ap.parse_args(argv))
     args["exclude_sources"] = tuple(s.strip() for s in args["exclude_sources"].split(",") if s.strip())
     return TrainSettings(**args)

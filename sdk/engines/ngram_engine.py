@@ -14,12 +14,13 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import List, Sequence
 
 import numpy as np
 
 _WHITE = re.compile(r"\s\s+")
 FORMAT = "cs-qa-ngram/1"
+MAX_N = 3  # n-gram keys pack 3 code points into one uint64
 
 
 def save(path_stem: Path, labels: Sequence[str], ngram_range, vocabs: Sequence[Sequence[str]],
@@ -50,42 +51,82 @@ class NgramModel:
         parts = {p["name"]: flat[p["offset"]:p["offset"] + p["size"]] for p in meta["layout"]}
         self.labels: List[str] = list(meta["labels"])
         self.ngram_range = tuple(meta["ngram_range"])
-        self.vocabs: List[Dict[str, int]] = [
-            {t: i for i, t in enumerate(v.split("\n"))} for v in meta["vocabs"]]
-        self.idfs = [parts[f"idf_{c}"] for c in range(len(self.vocabs))]
-        total = sum(len(v) for v in self.vocabs)
+        if not 1 <= self.ngram_range[0] <= self.ngram_range[1] <= MAX_N:
+            raise ValueError(f"{path_stem}.json has ngram_range {self.ngram_range}; expected 1 <= lo <= hi <= {MAX_N}")
+        vocabs = [v.split("\n") for v in meta["vocabs"]]
+        self.idfs = [parts[f"idf_{c}"] for c in range(len(vocabs))]
+        self.sizes = [len(v) for v in vocabs]
+        total = sum(self.sizes)
         self.coef_t = parts["coef_t"].reshape(total, len(self.labels))  # one row gather per n-gram found
         self.intercept = parts["intercept"]
-        self.offsets = np.cumsum([0] + [len(v) for v in self.vocabs])[:-1]
+        self.offsets = np.cumsum([0] + self.sizes)[:-1]
+        # Each vocabulary as sorted integer keys (see _keys) -> feature index, for a vectorised lookup.
+        self.lookup = []
+        for terms in vocabs:
+            rows, keys = self._keys(terms, whole=True)
+            order = np.argsort(keys, kind="stable")
+            self.lookup.append((keys[order], rows[order]))
 
-    def _ngrams(self, text: str) -> List[str]:
-        # Same tokenisation as sklearn's analyzer="char" (lowercase, squeeze whitespace).
-        text = _WHITE.sub(" ", text.lower())
-        lo, hi = self.ngram_range
-        grams = list(text) if lo == 1 else []
-        for n in range(max(lo, 2), min(hi, len(text)) + 1):
-            grams.extend(text[i:i + n] for i in range(len(text) - n + 1))
-        return grams
+    @staticmethod
+    def _normalise(text: str) -> str:
+        # Same preprocessing as sklearn's analyzer="char": lowercase, squeeze runs of whitespace.
+        return _WHITE.sub(" ", text.lower())
 
-    def _column_logits(self, text: str, c: int):
-        vocab, counts = self.vocabs[c], {}
-        for g in self._ngrams(text):
-            j = vocab.get(g)
-            if j is not None:
-                counts[j] = counts.get(j, 0) + 1
-        if not counts:
-            return 0.0
-        idx = np.fromiter(counts, dtype=np.int64, count=len(counts))
-        tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
-        feats = (1.0 + np.log(tf)) * self.idfs[c][idx]
-        feats /= np.sqrt(feats @ feats)
-        return feats @ self.coef_t[idx + int(self.offsets[c])]
+    def _keys(self, texts: Sequence[str], whole: bool = False):
+        """(text index, key) of every character n-gram of ``texts`` (``whole``: only each text itself).
+
+        A key packs up to 3 code points, each + 1 so that 0 means "no character", into 21-bit fields
+        of one uint64: the n-grams of a whole batch are found with numpy instead of a Python loop.
+        """
+        lens = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+        cps = np.frombuffer("".join(texts).encode("utf-32-le"), dtype="<u4").astype(np.uint64) + 1
+        text_of = np.repeat(np.arange(len(texts)), lens)
+        remaining = np.repeat(np.cumsum(lens), lens) - np.arange(len(cps))  # chars from here to the end
+        out_rows, out_keys = [], []
+        for n in ((None,) if whole else range(self.ngram_range[0], self.ngram_range[1] + 1)):
+            if n is None:  # each text's own key: its start position, its length
+                at = np.cumsum(lens) - lens
+                at, n_at = at[lens > 0], lens[lens > 0]
+                if (n_at > MAX_N).any():
+                    raise ValueError(f"n-gram vocabulary has terms longer than {MAX_N} characters")
+                key = cps[at].copy()
+                for j in range(1, MAX_N):
+                    more = n_at > j
+                    key[more] |= cps[at[more] + j] << np.uint64(21 * j)
+                out_rows.append(text_of[at])
+                out_keys.append(key)
+                continue
+            at = np.nonzero(remaining >= n)[0]
+            key = cps[at].copy()
+            for j in range(1, n):
+                key |= cps[at + j] << np.uint64(21 * j)
+            out_rows.append(text_of[at])
+            out_keys.append(key)
+        return np.concatenate(out_rows), np.concatenate(out_keys)
+
+    def _column_logits(self, texts: Sequence[str], c: int) -> np.ndarray:
+        """(len(texts), labels) logits of one column, for the whole batch in a few numpy calls."""
+        out = np.zeros((len(texts), len(self.labels)))
+        rows, keys = self._keys([self._normalise(t) for t in texts])
+        sorted_keys, features = self.lookup[c]
+        pos = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
+        hit = sorted_keys[pos] == keys
+        if not hit.any():
+            return out
+        size = self.sizes[c]
+        pairs, tf = np.unique(rows[hit] * size + features[pos[hit]], return_counts=True)
+        rows_a, idx_a = pairs // size, pairs % size
+        feats = (1.0 + np.log(tf)) * self.idfs[c][idx_a]  # sublinear tf * idf
+        feats /= np.sqrt(np.bincount(rows_a, weights=feats * feats, minlength=len(texts)))[rows_a]  # l2 per text
+        contrib = self.coef_t[idx_a + int(self.offsets[c])] * feats[:, None]
+        for k in range(len(self.labels)):
+            out[:, k] = np.bincount(rows_a, weights=contrib[:, k], minlength=len(texts))
+        return out
 
     def predict_proba(self, rows: Sequence[Sequence[str]]) -> np.ndarray:
         logits = np.tile(self.intercept, (len(rows), 1))
-        for r, columns in enumerate(rows):
-            for c, text in enumerate(columns):
-                logits[r] += self._column_logits(text, c)
+        for c in range(len(self.sizes)):
+            logits += self._column_logits([columns[c] for columns in rows], c)
         logits -= logits.max(axis=1, keepdims=True)
         p = np.exp(logits)
         return p / p.sum(axis=1, keepdims=True)

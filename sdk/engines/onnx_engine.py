@@ -7,7 +7,9 @@ use, so the model sees exactly the same token ids at training and run time.
 """
 from __future__ import annotations
 
+import math
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -19,6 +21,7 @@ from .base import CheckInput, Engine, ModelUnavailable
 # 16 measured faster per item than 32 or 64 on CPU (cache-resident activations) and keeps peak RSS low.
 DEFAULT_BATCH_SIZE = 16
 CANONICAL = {"compliance": COMPLIANCE_LABELS, "emotion": EMOTION_LABELS}
+SESSION_DISABLED_OPTIMIZERS = ("SkipLayerNormFusion",)
 
 _MODEL_MESSAGES = {
     "non_compliant": ("模型判定：用语不符合服务规范（如不耐烦、推诿、生硬拒绝或不当用语）", None, "high"),
@@ -170,19 +173,29 @@ def make_session(path: Path, threads: Optional[int] = None):
     # other process (measured: 2 spinning threads ran 2.3x slower than 1 under load; not spinning, no loss).
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
-        return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+        # Keep Add + LayerNormalization unfused: the fused CPU SkipLayerNormalization kernel is 4-5x slower
+        # at this hidden size (see training/export.py, UNFUSED).
+        return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"],
+                                    disabled_optimizers=list(SESSION_DISABLED_OPTIMIZERS))
     except Exception as exc:  # onnxruntime raises its own exception types per failure
         raise ModelUnavailable(f"ONNX Runtime cannot load {path}: {exc}") from exc
 
 
 class TaskModel:
-    """One classifier head: session + tokenizer + label order + max_len."""
+    """One classifier head: session + tokenizer + label order + max_len.
+
+    With a ``pool`` of N workers, the length-sorted batches of one call run N at a time, each on one
+    core: ONNX Runtime releases the GIL in ``run`` and a session may be run from several threads.
+    """
 
     def __init__(self, session, tokenizer, labels: Sequence[str], max_len: int, pair: bool, task: str,
-                 batch_size: int = DEFAULT_BATCH_SIZE):
+                 batch_size: int = DEFAULT_BATCH_SIZE, pool: Optional[ThreadPoolExecutor] = None,
+                 workers: int = 1):
         self.session, self.tokenizer, self.max_len, self.pair = session, tokenizer, max_len, pair
         self.labels = tuple(labels)
         self.batch_size = batch_size
+        self.pool = pool
+        self.workers = workers if pool is not None else 1
         self.pad_id = _special_ids(tokenizer)[2]
         self._input_names = {i.name for i in session.get_inputs()}
         # Columns of the model's output, reordered into the SDK's canonical label order.
@@ -196,12 +209,22 @@ class TaskModel:
             contexts = [None] * len(texts)
         encoded = encode(self.tokenizer, texts, contexts if self.pair else None, self.max_len)
         logits = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
-        for batch in length_batches([len(row) for row in encoded.ids], self.batch_size):
+        # Smaller batches when there are few items, so every worker gets one (8 and 16 cost the same per item).
+        size = max(1, min(self.batch_size, math.ceil(len(texts) / self.workers)))
+        batches = length_batches([len(row) for row in encoded.ids], size)
+
+        def run(batch):
             input_ids, mask, types = pad_batch([encoded.ids[i] for i in batch],
                                                [encoded.type_ids[i] for i in batch], self.pad_id)
             feeds = {"input_ids": input_ids, "attention_mask": mask, "token_type_ids": types}
-            feeds = {k: v for k, v in feeds.items() if k in self._input_names}
-            logits[batch] = self.session.run(None, feeds)[0]
+            logits[batch] = self.session.run(None, {k: v for k, v in feeds.items() if k in self._input_names})[0]
+
+        if self.pool is None or len(batches) == 1:
+            for batch in batches:
+                run(batch)
+        else:
+            for done in [self.pool.submit(run, batch) for batch in batches]:
+                done.result()  # re-raises a worker's exception here
         return logits[:, self.column_order], encoded.notes
 
     def predict_proba(self, texts, contexts=None):
@@ -230,11 +253,16 @@ class OnnxEngine(Engine):
         self.manifest = load_manifest(self.model_dir)
         self.threads = threads or default_threads()
         tokenizer = load_tokenizer(self.manifest.tokenizer_path)
+        # Data parallelism, not intra-op threads: each session runs on one core and the batches of a
+        # call are spread over `threads` workers. At this model size ONNX Runtime's intra-op threads
+        # spend much of each small matmul synchronising (measured, 4x256 int8, 1,024 pairs:
+        # 1 thread 543/s, 2 intra-op threads 1,008/s, 2 workers x 1 thread: see benchmarks/RESULTS.md).
+        self.pool = ThreadPoolExecutor(self.threads, thread_name_prefix="cs-qa-onnx") if self.threads > 1 else None
         self.models: Dict[str, TaskModel] = {}
         for task, spec in self.manifest.tasks.items():
-            session = make_session(self.model_dir / spec.file, self.threads)
+            session = make_session(self.model_dir / spec.file, 1)
             self.models[task] = TaskModel(session, tokenizer, spec.labels, spec.max_len, spec.inputs == "pair",
-                                          task, batch_size)
+                                          task, batch_size, pool=self.pool, workers=self.threads)
         self.ensemble = load_ensemble(self.manifest, self.models)
 
     def task_proba(self, task: str, texts: Sequence[str], contexts=None):
