@@ -264,7 +264,9 @@ def run_summaries(dirs: Sequence[Path]) -> List[dict]:
                     "dev_macro_f1": report["best"]["dev_macro_f1"], "minutes": report["minutes"],
                     "steps": report["history"][-1]["step"] if report["history"] else 0,
                     "max_len": report["settings"]["max_len"], "stop_reason": report["stop_reason"],
-                    "lr": report["settings"]["learning_rate"], "budget": report["settings"]["max_minutes"]})
+                    "lr": report["settings"]["learning_rate"], "budget": report["settings"]["max_minutes"],
+                    "layers": (report.get("architecture") or report.get("base_model") or {}).get("num_hidden_layers"),
+                    "teacher": Path(report["settings"]["teacher"]).name if report["settings"].get("teacher") else None})
     return out
 
 
@@ -298,10 +300,17 @@ def model_card(report: dict, manifest: dict, runs: List[dict]) -> str:
     for task, spec in manifest["tasks"].items():
         training = spec.get("training") or {}
         settings, best = training.get("settings", {}), training.get("best", {})
+        if settings.get("layers"):
+            arch = training.get("architecture") or {}
+            how = (f", distilled from the fine-tuned {settings.get('teacher')} (alpha {settings.get('distill_alpha')}, "
+                   f"T {settings.get('temperature')})") if settings.get("teacher") else ""
+            lines.append(f"- {task}: a {arch.get('num_hidden_layers', settings['layers'])}-layer student: the base's "
+                         f"first {settings['layers']} layers{how}.")
         if settings:
             lines.append(f"- {task}: {training.get('records', {}).get('train', '?')} training records, "
                          f"lr {settings.get('learning_rate')}, batch {settings.get('batch_size')}, "
-                         f"{settings.get('epochs')} epochs max, budget {settings.get('max_minutes')} min, "
+                         f"{settings.get('epochs')} epochs max"
+                         f"{', budget %s min' % settings['max_minutes'] if settings.get('max_minutes') else ''}, "
                          f"class weighting `{settings.get('class_weighting')}`, seed {settings.get('seed')}; "
                          f"checkpoint chosen on dev macro-F1 ({best.get('dev_macro_f1')} at step "
                          f"{best.get('step')}); {training.get('minutes')} min on {training.get('device')}.")
@@ -318,7 +327,9 @@ def model_card(report: dict, manifest: dict, runs: List[dict]) -> str:
                       "check before redistributing these weights commercially, or retrain with "
                       "`python -m training.train --permissive-only`."]
     lines += ["", "## Export", "",
-              f"ONNX opset {manifest.get('opset')}, ONNX Runtime transformer fusion, dynamic int8 quantisation "
+              f"ONNX opset {manifest.get('opset')}, ONNX Runtime transformer fusion (attention, embedding layer "
+              "norm, bias GELU; SkipLayerNormalization left unfused because its CPU kernel is slower), dynamic int8 "
+              "quantisation "
               "(`quantize_dynamic`, int8 weights, uint8 activations). Parity gate against PyTorch on the test "
               "split (>= 99% same labels, <= 1 point macro-F1 drop):", "",
               "| task | embeddings | agreement | macro-F1 torch | macro-F1 int8 | max logit diff |",
@@ -364,12 +375,14 @@ def model_card(report: dict, manifest: dict, runs: List[dict]) -> str:
                          f"({task_report['policies'][s][policy]['overridden']})" for s in task_report["policies"]]
                 lines.append(f"| `{policy}` | " + " | ".join(cells) + " |")
     if runs:
-        lines += ["", "## Does pretraining help?", "",
-                  "Same architecture and fine-tuning settings, pretrained base vs random initialisation "
-                  "(best dev macro-F1):", "", "| run | task | init | lr | budget (min) | dev macro-F1 | steps | minutes | max_len |",
-                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-        lines += [f"| `{r['run']}` | {r['task']} | {r['init']} | {r.get('lr')} | {r.get('budget')} | {r['dev_macro_f1']} | "
-                  f"{r['steps']} | {r['minutes']} | {r['max_len']} |" for r in runs]
+        lines += ["", "## Training runs compared", "",
+                  "Pretrained base vs random initialisation (same 4-layer architecture and settings), and the "
+                  "2-layer students with and without distillation (best dev macro-F1):", "",
+                  "| run | task | layers | init | teacher | lr | budget (min) | dev macro-F1 | steps | minutes | max_len |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        lines += [f"| `{r['run']}` | {r['task']} | {r.get('layers')} | {r['init']} | {r.get('teacher') or '–'} | "
+                  f"{r.get('lr')} | {r.get('budget') or '–'} | {r['dev_macro_f1']} | {r['steps']} | {r['minutes']} | "
+                  f"{r['max_len']} |" for r in runs]
     lines += ["", "## Intended use and limits", "",
               "- Quality assurance of Chinese call-centre agent turns (compliance) and customer turns (emotion), "
               "offline, as a reviewer's aid: every result carries the rules' findings as explanations.",
@@ -377,19 +390,27 @@ def model_card(report: dict, manifest: dict, runs: List[dict]) -> str:
               "turns). Inputs longer than max_len tokens are truncated and the result says so.",
               "- Calibration: see ECE above; scores are softmax probabilities, not guarantees.",
               "", "## Reproduce", "", "```",
-              "B=models/base/csqa-bert-small; D=build/data_snapshot   # D: a copy of data/splits under D/splits",
-              "python -m training.train --task compliance --base-model $B --data-dir $D --out runs/compliance "
+              "B=models/base/csqa-bert-small; X=real:cped,real:smp2020,real:nlpcc2013",
+              "# 4-layer teachers (D=build/data_snapshot: the splits as of the teachers' training)",
+              "python -m training.train --task compliance --base-model $B --data-dir $D --out runs/compliance-long-3e-4 "
               "--max-minutes 20 --epochs 15 --threads 1",
               "python -m training.train --task emotion --base-model $B --data-dir $D --out runs/emotion "
-              "--max-minutes 6 --epochs 15 --max-len 64 --threads 1 "
-              "--exclude-sources real:cped,real:smp2020,real:nlpcc2013",
-              "python -m training.train ... --init random --out runs/<task>-random   # the comparison above",
-              "python -m training.export --compliance runs/compliance --emotion runs/emotion --data-dir $D "
-              "--keep-fp32 build/onnx_fp32",
-              "python -m training.ensemble --model-dir models/default --exclude-sources real:cped,real:smp2020,real:nlpcc2013",
-              "python -m training.evaluate --data-dir $D --torch-compliance runs/compliance "
-              "--torch-emotion runs/emotion --compare-runs runs/*",
-              "python benchmarks/bench_models.py --write benchmarks/RESULTS.md", "```"]
+              "--max-minutes 6 --epochs 15 --max-len 64 --threads 1 --exclude-sources $X",
+              "python -m training.train ... --init random --out runs/<task>-random   # the pretraining comparison",
+              "# the shipped 2-layer students, distilled from the teachers",
+              "python -m training.train --task compliance --layers 2 --epochs 15 --threads 2 "
+              "--teacher runs/compliance-long-3e-4 --out runs/compliance-l2-final",
+              "python -m training.train --task emotion --layers 2 --epochs 15 --threads 2 --exclude-sources $X "
+              "--teacher runs/emotion --out runs/emotion-l2-final",
+              "python -m training.export --compliance runs/compliance-l2-final --emotion runs/emotion-l2-final "
+              "--out models/default --keep-fp32 build/onnx_fp32",
+              "python -m training.ensemble --model-dir models/default --exclude-sources $X",
+              "python -m training.evaluate --splits dev,test,blind --torch-compliance runs/compliance-l2-final "
+              "--torch-emotion runs/emotion-l2-final --compare-runs runs/compliance-long-3e-4 runs/emotion "
+              "runs/compliance-random runs/emotion-random runs/compliance-l2 runs/compliance-l2-kd runs/emotion-l2 "
+              "runs/emotion-l2-kd",
+              "python benchmarks/bench_models.py --torch-compliance runs/compliance-l2-final "
+              "--torch-emotion runs/emotion-l2-final --write benchmarks/RESULTS.md", "```"]
     return "\n".join(lines) + "\n"
 
 

@@ -223,12 +223,13 @@ def training_info(model_dir: Path) -> dict:
     if not path.is_file():
         return {}
     report = json.loads(path.read_text(encoding="utf-8"))
-    keep = ("best", "records", "data_sources", "base_model", "stop_reason", "minutes", "device")
+    keep = ("best", "records", "data_sources", "base_model", "architecture", "stop_reason", "minutes", "device")
     info = {k: report[k] for k in keep if k in report}
     settings = report.get("settings", {})
     info["settings"] = {k: settings.get(k) for k in ("init", "max_len", "batch_size", "learning_rate", "epochs",
                                                      "max_minutes", "class_weighting", "seed",
-                                                     "permissive_only", "exclude_sources")}
+                                                     "permissive_only", "exclude_sources", "layers", "teacher",
+                                                     "distill_alpha", "temperature")}
     return info
 
 
