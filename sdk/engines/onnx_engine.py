@@ -254,9 +254,8 @@ class OnnxEngine(Engine):
         self.threads = threads or default_threads()
         tokenizer = load_tokenizer(self.manifest.tokenizer_path)
         # Data parallelism, not intra-op threads: each session runs on one core and the batches of a
-        # call are spread over `threads` workers. At this model size ONNX Runtime's intra-op threads
-        # spend much of each small matmul synchronising (measured, 4x256 int8, 1,024 pairs:
-        # 1 thread 543/s, 2 intra-op threads 1,008/s, 2 workers x 1 thread: see benchmarks/RESULTS.md).
+        # call are spread over `threads` workers. As fast as intra-op threads on an idle CPU (1-7%
+        # faster, benchmarks/RESULTS.md) and free of their spin-or-sleep trade-off on a shared one.
         self.pool = ThreadPoolExecutor(self.threads, thread_name_prefix="cs-qa-onnx") if self.threads > 1 else None
         self.models: Dict[str, TaskModel] = {}
         for task, spec in self.manifest.tasks.items():
