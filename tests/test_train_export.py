@@ -374,3 +374,20 @@ def test_distilled_student_learns_from_teacher(workspace, trained, tmp_path):
     assert report["best"]["dev_macro_f1"] > 0.5  # chance is 0.2 on the toy data
     with pytest.raises(ValueError, match="is not a emotion model"):
         train(settings_for(workspace, "emotion", tmp_path / "x", teacher=trained["compliance"]), log=lambda *_: None)
+
+
+@pytest.mark.slow
+def test_shared_encoder_comparison_learns_both_tasks(workspace, trained, tmp_path):
+    from training.multitask import markdown, run
+
+    settings = {t: settings_for(workspace, t, tmp_path / "mt", layers=1, teacher=trained[t])
+                for t in ("compliance", "emotion")}
+    result = run(settings, 20, log=lambda *_: None)
+    means = [(h["dev_compliance"] + h["dev_emotion"]) / 2 for h in result["history"]]
+    assert result["best"]["mean"] == pytest.approx(max(means), abs=1e-4)  # chosen on dev, on both tasks
+    assert result["best"]["dev_emotion"] > 0.5 and result["best"]["dev_compliance"] > 0.4  # chance: 0.2 / 0.25
+    separate = {"compliance": {"run": "c", "dev_macro_f1": 0.5, "minutes": 1.0},
+                "emotion": {"run": "e", "dev_macro_f1": 0.7, "minutes": 1.0}}
+    table = markdown(result, separate)
+    assert "| two models (`c`, `e`) | 0.5 | 0.7 | 0.6000 |" in table
+    assert "one encoder, two heads" in table
