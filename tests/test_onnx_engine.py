@@ -215,6 +215,25 @@ def test_worker_errors_reach_the_caller(model_dir, monkeypatch):
         parallel.emotion_batch(["好"] * 6)
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="no fork on Windows")
+def test_workers_survive_a_fork(model_dir):
+    # QA tools often load the model once and fork workers; the child must not wait on the parent's threads.
+    import multiprocessing
+
+    code = ("import multiprocessing as mp, sys; from sdk.engines.onnx_engine import OnnxEngine; "
+            "from sdk.engines.base import CheckInput\n"
+            f"e = OnnxEngine({str(model_dir)!r}, threads=2, batch_size=2)\n"
+            "items = [CheckInput('您好' * n, None) for n in range(1, 9)]\n"
+            "want = [r.label for r in e.check_batch(items)]\n"
+            "def child(q): q.put([r.label for r in e.check_batch(items)])\n"
+            "if __name__ == '__main__':\n"
+            "    ctx = mp.get_context('fork'); q = ctx.Queue(); p = ctx.Process(target=child, args=(q,)); p.start()\n"
+            "    got = q.get(timeout=20); p.join(10); sys.exit(0 if got == want else 3)\n")
+    assert "fork" in multiprocessing.get_all_start_methods()
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert run.returncode == 0, run.stderr[-2000:]
+
+
 def test_engine_never_imports_torch(model_dir):
     code = ("import sys; from sdk.engines.onnx_engine import OnnxEngine; from sdk.engines.base import CheckInput; "
             f"e = OnnxEngine({str(model_dir)!r}, threads=1); e.check_batch([CheckInput('您好', None)]); "

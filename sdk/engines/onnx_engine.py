@@ -181,21 +181,40 @@ def make_session(path: Path, threads: Optional[int] = None):
         raise ModelUnavailable(f"ONNX Runtime cannot load {path}: {exc}") from exc
 
 
+class WorkerPool:
+    """Threads that run one call's batches side by side (ONNX Runtime releases the GIL in ``run``).
+
+    Created on first use in each process: a child forked from a process that already ran batches
+    inherits the executor but none of its threads, and would wait forever on its futures.
+    """
+
+    def __init__(self, workers: int):
+        self.workers = workers
+        self._pid: Optional[int] = None
+        self._executor: Optional[ThreadPoolExecutor] = None
+
+    def run_all(self, fn, items) -> None:
+        if self._pid != os.getpid():
+            self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="cs-qa-onnx")
+            self._pid = os.getpid()
+        for done in [self._executor.submit(fn, item) for item in items]:
+            done.result()  # re-raises a worker's exception here
+
+
 class TaskModel:
     """One classifier head: session + tokenizer + label order + max_len.
 
-    With a ``pool`` of N workers, the length-sorted batches of one call run N at a time, each on one
-    core: ONNX Runtime releases the GIL in ``run`` and a session may be run from several threads.
+    With a ``pool`` (WorkerPool), the length-sorted batches of one call run ``pool.workers`` at a time,
+    each on one core; a session may be run from several threads at once.
     """
 
     def __init__(self, session, tokenizer, labels: Sequence[str], max_len: int, pair: bool, task: str,
-                 batch_size: int = DEFAULT_BATCH_SIZE, pool: Optional[ThreadPoolExecutor] = None,
-                 workers: int = 1):
+                 batch_size: int = DEFAULT_BATCH_SIZE, pool: Optional[WorkerPool] = None):
         self.session, self.tokenizer, self.max_len, self.pair = session, tokenizer, max_len, pair
         self.labels = tuple(labels)
         self.batch_size = batch_size
         self.pool = pool
-        self.workers = workers if pool is not None else 1
+        self.workers = pool.workers if pool is not None else 1
         self.pad_id = _special_ids(tokenizer)[2]
         self._input_names = {i.name for i in session.get_inputs()}
         # Columns of the model's output, reordered into the SDK's canonical label order.
@@ -223,8 +242,7 @@ class TaskModel:
             for batch in batches:
                 run(batch)
         else:
-            for done in [self.pool.submit(run, batch) for batch in batches]:
-                done.result()  # re-raises a worker's exception here
+            self.pool.run_all(run, batches)
         return logits[:, self.column_order], encoded.notes
 
     def predict_proba(self, texts, contexts=None):
@@ -256,12 +274,12 @@ class OnnxEngine(Engine):
         # Data parallelism, not intra-op threads: each session runs on one core and the batches of a
         # call are spread over `threads` workers. As fast as intra-op threads on an idle CPU (1-7%
         # faster, benchmarks/RESULTS.md) and free of their spin-or-sleep trade-off on a shared one.
-        self.pool = ThreadPoolExecutor(self.threads, thread_name_prefix="cs-qa-onnx") if self.threads > 1 else None
+        self.pool = WorkerPool(self.threads) if self.threads > 1 else None
         self.models: Dict[str, TaskModel] = {}
         for task, spec in self.manifest.tasks.items():
             session = make_session(self.model_dir / spec.file, 1)
             self.models[task] = TaskModel(session, tokenizer, spec.labels, spec.max_len, spec.inputs == "pair",
-                                          task, batch_size, pool=self.pool, workers=self.threads)
+                                          task, batch_size, pool=self.pool)
         self.ensemble = load_ensemble(self.manifest, self.models)
 
     def task_proba(self, task: str, texts: Sequence[str], contexts=None):
