@@ -22,14 +22,14 @@ import random
 import sys
 import time
 from pathlib import Path
-from typing import Dict, Optional, Sequence
+from typing import Dict, Sequence
 
 import numpy as np
 
 from sdk.engines.onnx_engine import length_batches
 from training.settings import REPO, TrainSettings
-from training.train import (LABELS, Batches, class_weights, distill_loss, load_records, load_tokenizer, macro_f1,
-                            quiet_transformers, set_seeds, teacher_logits)
+from training.train import (LABELS, Batches, class_weights, load_records, load_tokenizer, macro_f1, optimizer_step,
+                            quiet_transformers, set_seeds, task_loss, teacher_logits)
 
 TASKS = ("compliance", "emotion")
 REPORTS = REPO / "training" / "reports"
@@ -116,15 +116,9 @@ def run(settings: Dict[str, TrainSettings], epochs: float, log=print) -> dict:
         for i, (task, index) in enumerate(plan):
             ids, mask, types, gold = data[task]["train"].tensors(index, device)
             logits = model(task, ids, mask, types).float()
-            loss = loss_fns[task](logits, gold)
-            if task in soft:
-                alpha = settings[task].distill_alpha
-                loss = (1 - alpha) * loss + alpha * distill_loss(logits, soft[task][index], settings[task].temperature)
+            loss = task_loss(loss_fns[task], logits, gold, soft[task][index] if task in soft else None, settings[task])
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
+            optimizer_step(model, optimizer, scheduler)
             step += 1
             if step % (steps_per_epoch // first.evals_per_epoch) == 0 or step == total:
                 f1 = {t: round(macro_f1(data[t]["dev"].labels, predict(model, t, data[t]["dev"], device).argmax(-1),

@@ -152,6 +152,24 @@ def distill_loss(logits, soft_logits, temperature: float):
                     reduction="batchmean") * t * t
 
 
+def task_loss(loss_fn, logits, gold, soft_logits, settings: TrainSettings):
+    """Cross-entropy on the gold labels, blended with the teacher's soft labels where there are any."""
+    loss = loss_fn(logits, gold)
+    if soft_logits is None:
+        return loss
+    alpha = settings.distill_alpha
+    return (1 - alpha) * loss + alpha * distill_loss(logits, soft_logits, settings.temperature)
+
+
+def optimizer_step(model, optimizer, scheduler) -> None:
+    import torch
+
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+
+
 def pick_device(setting: str) -> str:
     import torch
 
@@ -331,16 +349,10 @@ def train(settings: TrainSettings, log=print) -> dict:
         for index in train_set.epoch_order(settings.batch_size, rng):
             t_step = time.monotonic()
             ids, mask, types, gold = train_set.tensors(index, device)
-            logits = model(input_ids=ids, attention_mask=mask, token_type_ids=types).logits
-            loss = loss_fn(logits.float(), gold)
-            if soft is not None:
-                loss = (1 - settings.distill_alpha) * loss + settings.distill_alpha * distill_loss(
-                    logits.float(), soft[index], settings.temperature)
+            logits = model(input_ids=ids, attention_mask=mask, token_type_ids=types).logits.float()
+            loss = task_loss(loss_fn, logits, gold, soft[index] if soft is not None else None, settings)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
+            optimizer_step(model, optimizer, scheduler)
             step += 1
             train_seconds += time.monotonic() - t_step
             running, seen = running + float(loss.detach()), seen + 1
