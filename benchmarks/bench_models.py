@@ -52,17 +52,15 @@ def _torch_engine(dirs: dict, threads: int, workers: bool = False):
     """A minimal engine around the PyTorch checkpoints, same encoding as the SDK. With ``workers``,
     torch gets one intra-op thread and ``threads`` Python threads run the batches (torch releases the GIL
     inside its kernels), the same scheme as the SDK's ONNX engine."""
-    from concurrent.futures import ThreadPoolExecutor
-
     import numpy as np
     import torch
     from transformers import AutoModelForSequenceClassification
 
-    from sdk.engines.onnx_engine import encode, length_batches, pad_batch
+    from sdk.engines.onnx_engine import WorkerPool, encode, length_batches, pad_batch
     from training.train import load_tokenizer
 
     torch.set_num_threads(1 if workers else threads)
-    pool = ThreadPoolExecutor(threads) if workers and threads > 1 else None
+    pool = WorkerPool(threads) if workers and threads > 1 else None
     models = {t: AutoModelForSequenceClassification.from_pretrained(d).eval() for t, d in dirs.items()}
     tokenizer = load_tokenizer(Path(dirs["compliance"]))
     max_len = json.loads((Path(dirs["compliance"]) / "train_report.json").read_text())["settings"]["max_len"]
@@ -87,8 +85,7 @@ def _torch_engine(dirs: dict, threads: int, workers: bool = False):
                 for index in batches:
                     run(index)
             else:
-                for done in [pool.submit(run, index) for index in batches]:
-                    done.result()
+                pool.run_all(run, batches)
             return labels
 
     return TorchCompliance()
