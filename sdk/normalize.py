@@ -183,9 +183,34 @@ def _standalone(text: str, i: int, n: int) -> bool:
 
 def strip_events(context: str) -> Tuple[str, str]:
     """Split a context into (bracketed events joined, customer words)."""
-    events = "".join(_EVENT_RE.findall(context))
-    words = _EVENT_RE.sub(" ", context).strip()
+    events, words, _ = split_events(context)
     return events, words
+
+
+def split_events(context: str) -> Tuple[str, str, Tuple[int, ...]]:
+    """(bracketed events joined, customer words, ``offsets[i]`` = index in ``context`` of ``words[i]``).
+
+    Each event becomes one space in the words (so the words on either side stay apart);
+    that space maps to the event's first character."""
+    events: List[str] = []
+    chars: List[str] = []
+    offsets: List[int] = []
+    pos = 0
+    for match in _EVENT_RE.finditer(context):
+        chars.append(context[pos:match.start()])
+        offsets.extend(range(pos, match.start()))
+        chars.append(" ")
+        offsets.append(match.start())
+        events.append(match.group())
+        pos = match.end()
+    chars.append(context[pos:])
+    offsets.extend(range(pos, len(context)))
+    words = "".join(chars)
+    lead = len(words) - len(words.lstrip())
+    trail = len(words.rstrip())
+    if trail <= lead:
+        return "".join(events), "", ()
+    return "".join(events), words[lead:trail], tuple(offsets[lead:trail])
 
 
 _NEEDS_WORK = re.compile(r"[\s嗯呃唔额哦噢喔啊]|([^\x00-\x7f])\1\1")

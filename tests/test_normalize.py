@@ -1,7 +1,7 @@
 """Normaliser: width, traditional→simplified, whitespace, fillers, stutters — and offsets."""
 import pytest
 
-from sdk.normalize import normalize, strip_events, to_simplified_halfwidth
+from sdk.normalize import normalize, split_events, strip_events, to_simplified_halfwidth
 
 
 @pytest.mark.parametrize("raw, expected", [
@@ -94,3 +94,16 @@ def test_dotted_capital_i_keeps_later_spans():
     spans = {f.rule_id: (f.start, f.end, f.text) for f in result.findings if f.start is not None}
     assert spans["ban.wei_impatient"] == (3, 4, "喂")
     assert spans["ban.urge_speak"][2] == "说话呀"
+
+
+@pytest.mark.parametrize("context", [
+    "[客户已等待约2分钟] 喂？还有人吗？【通话保持中】", "没有事件", "  [a]  ", "[x]你好[y]在吗[z]", "", "]][[你好]",
+    "\u3000[等待]\u3000太慢了\u3000",
+])
+def test_split_events_maps_words_to_the_context(context):
+    events, words, offsets = split_events(context)
+    assert (events, words) == strip_events(context)
+    assert len(offsets) == len(words)
+    assert list(offsets) == sorted(set(offsets))
+    for i, ch in enumerate(words):
+        assert ch == context[offsets[i]] or (ch == " " and context[offsets[i]] in "[【［")
