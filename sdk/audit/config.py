@@ -384,11 +384,11 @@ class Scorecard(BaseModel):
 # --------------------------------------------------------------------------
 # Loading
 # --------------------------------------------------------------------------
-def _lines(exc: ValidationError) -> List[str]:
+def _lines(exc: ValidationError, top: bool = False) -> List[str]:
     out = []
     for e in exc.errors():
         loc = ".".join(str(x) for x in e.get("loc", ()))
-        if loc in ("checks", "items"):  # the per-check / per-item messages name themselves
+        if top and loc in ("checks", "items"):  # the per-check / per-item messages name themselves
             loc = ""
         msg = str(e.get("msg", "")).removeprefix("Value error, ")
         out.append(f"field {loc!r}: {msg}" if loc else msg)
@@ -397,7 +397,7 @@ def _lines(exc: ValidationError) -> List[str]:
 
 def format_errors(exc: ValidationError) -> str:
     """All problems of a ValidationError, one clause each, naming item and field."""
-    return "; ".join(_lines(exc))
+    return "; ".join(_lines(exc, top=True))
 
 
 def merge_call(base: Mapping[str, Any], overlay: Optional[Mapping[str, Any]], where: str = "overlay") -> dict:
