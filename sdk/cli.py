@@ -36,11 +36,15 @@ def _parser() -> argparse.ArgumentParser:
         s.add_argument("--rulebook", action="append", help="YAML rulebook overlay (repeatable)")
         s.add_argument("--threads", type=int, help="inference threads for the model engine")
         s.add_argument("--no-progress", action="store_true", help="no progress bar on batch runs")
+    from .server.run import add_parser as add_serve  # registration only: the service lives in sdk/server
+    add_serve(sub)
     return p
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = _parser().parse_args(argv)
+    if getattr(args, "run", None) is not None:  # a registered command (serve) runs itself
+        return args.run(args)
     if (args.text is None) == (args.input is None):
         print(f"cs-qa {args.command}: give either one utterance or --input FILE, not both or neither", file=sys.stderr)
         return 2
