@@ -94,20 +94,35 @@ def dialogue_context(context: ContextLike, max_turns: int = MAX_CONTEXT_TURNS,
     return " ".join(reversed(parts))
 
 
-def model_pair(context: ContextLike, utterance: str, input_format: str = DIALOGUE_FORMAT) -> Tuple[str, str]:
+def model_pair(context: ContextLike, utterance: str, input_format: str = DIALOGUE_FORMAT) -> Tuple[Optional[str], str]:
     """(context, utterance) strings for a pair model trained with ``input_format``."""
     if input_format == "raw":
         return _raw_context(context), utterance
     _check_format(input_format)
-    return dialogue_context(context), model_text(utterance)
+    return dialogue_context(context) or None, model_single(utterance, input_format)
 
 
 def model_single(text: str, input_format: str = DIALOGUE_FORMAT) -> str:
-    """One customer text for a single-text model trained with ``input_format``."""
+    """One text for a model trained with ``input_format`` (punctuation-only text stays as it is)."""
     if input_format == "raw":
         return text
     _check_format(input_format)
-    return model_text(text)
+    return model_text(text) or text.strip()
+
+
+def model_inputs(texts: Sequence[str], contexts: Optional[Sequence[ContextLike]],
+                 input_format: str) -> Tuple[List[str], Optional[List[Optional[str]]]]:
+    """A batch as the encoder takes it: (texts, contexts) for pair models, (texts, None) otherwise."""
+    if contexts is None:
+        return [model_single(t, input_format) for t in texts], None
+    pairs = [model_pair(c, t, input_format) for c, t in zip(contexts, texts)]
+    return [t for _, t in pairs], [c for c, _ in pairs]
+
+
+# The n-gram member's encodings: "pair" (context string, utterance) as before dialogue/1, and
+# "dialogue3" (see ngram_columns).
+NGRAM_ENCODINGS = ("pair", "dialogue3")
+_EMPTY = "∅"  # an empty column still has one feature, so a vocabulary is never empty
 
 
 def ngram_columns(context: ContextLike, utterance: str) -> Tuple[str, str, str]:
@@ -118,7 +133,18 @@ def ngram_columns(context: ContextLike, utterance: str) -> Tuple[str, str, str]:
     last_agent = max((i for i, (role, _) in enumerate(turns) if role == "agent"), default=-1)
     earlier = " ".join(ROLE_MARKS[r] + model_text(t) for r, t in turns[:last_agent + 1])
     recent = " ".join(ROLE_MARKS[r] + model_text(t) for r, t in turns[last_agent + 1:])
-    return earlier, recent, model_text(utterance)
+    return earlier or _EMPTY, recent or _EMPTY, model_single(utterance)
+
+
+def ngram_rows(texts: Sequence[str], contexts: Optional[Sequence[ContextLike]], encoding: str) -> List[Tuple[str, ...]]:
+    """Rows for the n-gram member trained with ``encoding`` (single-text tasks: one column)."""
+    if contexts is None:
+        return [(model_single(t),) if encoding == "dialogue3" else (t,) for t in texts]
+    if encoding == "dialogue3":
+        return [ngram_columns(c, t) for c, t in zip(contexts, texts)]
+    if encoding == "pair":
+        return [(_raw_context(c) or "", t) for c, t in zip(contexts, texts)]
+    raise ValueError(f"n-gram encoding must be one of {', '.join(NGRAM_ENCODINGS)}, got {encoding!r}")
 
 
 def _raw_context(context: ContextLike) -> Optional[str]:
@@ -160,3 +186,55 @@ def _split_events(events: str) -> List[str]:
             out.append(events[start + 1:i].strip())
             start = i + 1
     return [e for e in out if e]
+
+
+# --- what the rules read of a dialogue ---------------------------------------------------------
+# The rules' context cues look at bracketed events and the customer's recent words. A dialogue tells
+# more than its last customer turn: these derive the events that earlier turns imply (LABELS.md §3),
+# in words the rulebook's `wait` and `info_supplied` cues already recognise.
+_WAIT_REQUEST = re.compile(
+    r"稍等|稍候|等(一|1)?(下|会)|耐心等|正在(为您|帮您|给您|为你|帮你)?(查询|核实|查看|处理|确认|核查|联系|申请|登记)"
+    r"|(帮|为|给)(您|你)(查询?|看|核实|确认|问|核查)(一)?下|我(这边)?(查|看|核实|确认)(一)?下")
+_INFO_REQUEST = re.compile(
+    r"(提供|告诉|发|报|输入|留|给)(我|小妹)?(一)?(下|个)?(您的?|你的?)?(订单|单号|手机|电话|号码|联系方式|地址|姓名|名字|账号|照片|图片|截图|凭证|问题)"
+    r"|(订单号?|单号|手机号?|电话|地址|姓名)(码)?(是多少|是什么|多少)|请问.{0,8}(订单|手机|电话|地址|哪个|哪一)")
+_INFO_GIVEN = re.compile(r"\d{5,}|\[(订单|ORDERID|电话|手机|地址|姓名|数字)|订单编号|订单号|号码是|地址是|@|\*{3}")
+_NUDGE = re.compile(r"^(在吗|在不在|还在吗|人呢|有人吗|您好|你好|亲)?[?？。.!！ ]*$")
+
+
+def derived_events(context: ContextLike) -> List[str]:
+    """Events implied by the turns before an agent utterance (empty without an earlier agent turn):
+    the agent asked the customer to wait and now comes back; the customer nudged ("在吗", "？？")
+    after a gap; the customer supplied data the agent asked for."""
+    turns = as_turns(context)
+    last_agent = max((i for i, (role, _) in enumerate(turns) if role == "agent"), default=-1)
+    if last_agent < 0:
+        return []
+    agent = to_simplified_halfwidth(turns[last_agent][1])
+    since = [to_simplified_halfwidth(t) for r, t in turns[last_agent + 1:] if r == "customer"]
+    out = []
+    if _WAIT_REQUEST.search(agent):
+        out.append("客户等待客服查询后回来")
+    elif since and any(_NUDGE.match(t.strip()) and t.strip() for t in since) and \
+            any(ch in "".join(since) for ch in "?在人"):
+        out.append("客户等待后催问")
+    if _INFO_REQUEST.search(agent) and any(_INFO_GIVEN.search(t) for t in since):
+        out.append("客户按要求提供了信息")
+    return out
+
+
+def rules_context(context: ContextLike) -> Optional[str]:
+    """A dialogue as the rules' string context: events (recent and derived) bracketed, then the
+    customer's words since the agent last spoke."""
+    if context is None or isinstance(context, str):
+        return context or None
+    turns = as_turns(context)
+    last_agent = max((i for i, (role, _) in enumerate(turns) if role == "agent"), default=-1)
+    recent = turns[last_agent + 1:]
+    events = [t for r, t in recent if r == "event"] + derived_events(turns)
+    # Brackets inside words are de-identification placeholders ("[订单x]"), not events.
+    words = " ".join(t.translate(_NOT_EVENT) for r, t in recent if r == "customer")
+    return " ".join(p for p in ("".join(f"[{e}]" for e in events), words) if p) or None
+
+
+_NOT_EVENT = str.maketrans("[]【】［］", "()()()")

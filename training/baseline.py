@@ -42,7 +42,8 @@ def _vectoriser() -> TfidfVectorizer:
 
 
 class Baseline:
-    """TF-IDF + LR for one task; `encoding` is "text", "joined" or "separate"."""
+    """TF-IDF + LR for one task; `encoding` is "text", "joined", "separate" or "dialogue3"
+    (sdk.dialogue's normalised, role-marked form, as the SDK's n-gram member reads it)."""
 
     def __init__(self, task: str, encoding: str):
         self.task, self.encoding = task, encoding
@@ -50,6 +51,14 @@ class Baseline:
         self.clf = LogisticRegression(max_iter=3000, class_weight="balanced", C=4.0, solver="saga", random_state=0)
 
     def _columns(self, recs: Sequence[dict]) -> List[List[str]]:
+        if self.encoding == "dialogue3":  # the SDK's dialogue form (sdk.dialogue.ngram_rows)
+            from sdk.dialogue import ngram_rows
+
+            if self.task == "emotion":
+                rows = ngram_rows([r["text"] for r in recs], None, "dialogue3")
+            else:
+                rows = ngram_rows([r["utterance"] for r in recs], [r.get("context") for r in recs], "dialogue3")
+            return [list(col) for col in zip(*rows)]
         if self.task == "emotion":
             return [[r["text"] for r in recs]]
         if self.encoding == "joined":

@@ -75,7 +75,11 @@ class RulesEngine(Engine):
 
     # ------------------------------------------------------------------ API
     def check_batch(self, items: Sequence[CheckInput]) -> List[CheckResult]:
-        return [self.check_one(item.utterance, item.context) for item in items]
+        from ..dialogue import rules_context
+
+        # A dialogue (list of turns) is read as its recent turns plus the events earlier turns imply.
+        return [self.check_one(item.utterance, item.context if isinstance(item.context, (str, type(None)))
+                               else rules_context(item.context)) for item in items]
 
     def emotion_batch(self, texts: Sequence[str]) -> List[EmotionResult]:
         return [self.emotion_one(t) for t in texts]
