@@ -108,13 +108,20 @@ class Checker:
 
     def __init__(self, engine: str = "auto", model_dir: Union[str, Path, None] = None,
                  rulebook: Union[str, Path, Sequence[Union[str, Path]], None] = None,
-                 threads: Optional[int] = None):
+                 threads: Optional[int] = None, scorecard: Union[str, Path, None] = None):
         if engine not in ENGINES:
             raise ValueError(f"engine must be one of {', '.join(map(repr, ENGINES))}, got {engine!r}")
         if threads is not None and (not isinstance(threads, int) or threads < 1):
             raise ValueError(f"threads must be a positive int or None, got {threads!r}")
         self.requested_engine = engine
         self._engine = _build_engine(engine, model_dir, rulebook, threads)
+        self._rulebook, self._auditor = rulebook, None
+        self._scorecard = None
+        if scorecard is not None:  # a QA team's own score card: validated now, not at the first audit
+            from .audit.config import load_scorecard
+            from .rulebook import load_rulebook
+
+            self._scorecard = load_scorecard(scorecard, rule_ids=[r.id for r in load_rulebook(rulebook).rules])
 
     @property
     def engine(self) -> str:
@@ -149,6 +156,21 @@ class Checker:
         for result, note in zip(results, notes):
             result.warnings[:0] = note
         return results
+
+    def audit(self, call, channel: Optional[str] = None):
+        """Audit a whole call or chat session (../shared/API.md "Whole conversations")."""
+        return self._call_auditor().audit(call, channel)
+
+    def audit_batch(self, calls, channel: Optional[str] = None, errors: str = "raise"):
+        """One AuditResult per call, in order; errors="return" puts an AuditError in place of a bad call."""
+        return self._call_auditor().audit_batch(calls, channel, errors)
+
+    def _call_auditor(self):
+        if self._auditor is None:
+            from .audit.auditor import build_auditor
+
+            self._auditor = build_auditor(self, self._rulebook, self._scorecard)
+        return self._auditor
 
     def _check_pairs(self, pairs: List[Tuple[str, Optional[str]]]) -> List[CheckResult]:
         if not pairs:
@@ -207,3 +229,11 @@ def emotion(text: str) -> EmotionResult:
 
 def emotion_batch(texts: Iterable[str]) -> List[EmotionResult]:
     return default_checker().emotion_batch(texts)
+
+
+def audit(call, channel: Optional[str] = None):
+    return default_checker().audit(call, channel)
+
+
+def audit_batch(calls, channel: Optional[str] = None, errors: str = "raise"):
+    return default_checker().audit_batch(calls, channel, errors)
