@@ -28,6 +28,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score, precision_recall_fscore_support
 
+from sdk.tasks import get_task
 from training import schema
 from training.dataset import load
 from training.validate import REPO_ROOT
@@ -50,11 +51,10 @@ class Baseline:
         self.clf = LogisticRegression(max_iter=3000, class_weight="balanced", C=4.0, solver="saga", random_state=0)
 
     def _columns(self, recs: Sequence[dict]) -> List[List[str]]:
-        if self.task == "emotion":
-            return [[r["text"] for r in recs]]
-        if self.encoding == "joined":
-            return [[f"{r['context'] or ''} [SEP] {r['utterance']}" for r in recs]]
-        return [[r["context"] or "" for r in recs], [r["utterance"] for r in recs]]
+        rows = get_task(self.task).columns(recs)  # (text,) or (context or "", utterance)
+        if self.task == "compliance" and self.encoding == "joined":
+            return [[f"{ctx} [SEP] {utt}" for ctx, utt in rows]]
+        return [list(column) for column in zip(*rows)] if rows else [[] for _ in range(2 if self.task == "compliance" else 1)]
 
     def fit(self, recs: Sequence[dict]) -> "Baseline":
         cols = self._columns(recs)

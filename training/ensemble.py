@@ -22,27 +22,21 @@ from sklearn.metrics import f1_score
 
 from sdk.engines.ngram_engine import NgramModel
 from sdk.engines.onnx_engine import OnnxEngine
-from sdk.labels import COMPLIANCE_LABELS, EMOTION_LABELS
+from sdk.tasks import TASK_LABELS, get_task
 from sdk.model_manifest import load_manifest, write_manifest
 from training.dataset import load
 from training.ngram import export, fit
 
-LABELS = {"compliance": COMPLIANCE_LABELS, "emotion": EMOTION_LABELS}
+LABELS = TASK_LABELS
 WEIGHTS = [round(x, 2) for x in np.arange(0.0, 1.0001, 0.05)]
 
 
 def columns(task: str, recs: Sequence[dict]) -> List[tuple]:
-    if task == "compliance":
-        return [(r["context"] or "", r["utterance"]) for r in recs]
-    return [(r["text"],) for r in recs]
+    return get_task(task).columns(recs)
 
 
 def bert_proba(engine: OnnxEngine, task: str, recs: Sequence[dict]) -> np.ndarray:
-    model = engine.model(task)
-    if task == "compliance":
-        probs, _ = model.predict_proba([r["utterance"] for r in recs], [r["context"] for r in recs])
-    else:
-        probs, _ = model.predict_proba([r["text"] for r in recs])
+    probs, _ = engine.model(task).predict_proba(*get_task(task).model_inputs(recs))
     return np.asarray(probs, dtype=np.float64)
 
 

@@ -9,7 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
-from ..labels import COMPLIANCE_PRIORITY
+import dataclasses
+
+from ..engines.base import CheckInput
+from ..records import check_input
+from ..result_builder import build_check_result
 from ..results import CheckResult, EmotionResult
 from .checks import CHECKS, Skip
 from .config import CallConfig, Scorecard
@@ -72,26 +76,35 @@ class Auditor:
     # ------------------------------------------------------------------ work
     def _audit_parsed(self, calls: List[Call]) -> List[AuditResult]:
         views = [build_view(c, self.config, self.patterns, self.company) for c in calls]
-        pairs: List[Tuple[str, Optional[str]]] = []
-        texts: List[str] = []
+        per_call: List[List[Any]] = [[None] * len(v.call.turns) for v in views]
+        items: List[CheckInput] = []
         where_check: List[Tuple[int, int]] = []
-        where_emotion: List[Tuple[int, int]] = []
+        texts: Dict[str, None] = {}  # every distinct customer text, once
+        where_emotion: List[Tuple[int, int, str]] = []
         for k, view in enumerate(views):
             contexts = _contexts(view)
             for t in view.call.turns:
                 if t.role == "agent":
-                    pairs.append((t.text, contexts.get(t.index)))
+                    items.append(check_input(t.text, contexts.get(t.index), f"call {view.call.id!r} turn {t.index}"))
                     where_check.append((k, t.index))
                 elif t.role == "customer" and not view.is_silence(t):
-                    texts.append(t.text)
-                    where_emotion.append((k, t.index))
-        checked = self.checker.check_batch(pairs) if pairs else []
-        felt = self.checker.emotion_batch(texts) if texts else []
-        per_call: List[List[Any]] = [[None] * len(v.call.turns) for v in views]
-        for (k, i), r in zip(where_check, checked):
-            per_call[k][i] = r
-        for (k, i), e in zip(where_emotion, felt):
-            per_call[k][i] = e
+                    texts.setdefault(t.text)
+                    where_emotion.append((k, t.index, t.text))
+        # Each agent turn's context emotion is that of the customer's words before it: almost always
+        # one customer turn, already in the customer pass; joined words of several turns join the pass.
+        for item in items:
+            if item.parsed is not None and item.parsed.words.strip():
+                texts.setdefault(item.parsed.words)
+        unique = list(texts)
+        felt = dict(zip(unique, self.checker.emotion_batch(unique))) if unique else {}
+        verdicts = _verdicts(self.checker, items)
+        fell_back = getattr(self.checker, "fell_back", False)
+        for (k, i), item, verdict in zip(where_check, items, verdicts):
+            words = item.parsed.words if item.parsed is not None else ""
+            emotion = _copy(felt[words]) if words.strip() else None
+            per_call[k][i] = build_check_result(item, verdict, emotion, fell_back)
+        for k, i, text in where_emotion:
+            per_call[k][i] = _copy(felt[text])
         return [self._finish(view, results) for view, results in zip(views, per_call)]
 
     def _finish(self, view: CallView, turn_results: List[Any]) -> AuditResult:
@@ -171,14 +184,15 @@ def _event_note(view: CallView, index: int) -> Optional[str]:
 _TIMES_ZH = {2: "两", 3: "三", 4: "四", 5: "五"}
 
 
-def _contexts(view: CallView) -> Dict[int, Optional[str]]:
-    """The context string of every agent turn: the events and customer words since the agent
-    last spoke (at most CONTEXT_TURNS turns back), plus what the call's timing shows."""
+def _contexts(view: CallView) -> Dict[int, Optional[List[Dict[str, str]]]]:
+    """The context of every agent turn: the turns before it (at most CONTEXT_TURNS, oldest first;
+    events written as notes the checks and models read), plus what the call's timing shows
+    (a late answer, an announced wait, a silent caller) as event turns just before it."""
     turns = view.call.turns
     waits = {h.after: h for h in view.holds if h.event is None and h.after is not None}
     first_agent = next((t.index for t in turns if t.role == "agent"), None)
     late = (view.rings is not None and view.rings > view.config["answer.rings"].max_rings)
-    out: Dict[int, Optional[str]] = {}
+    notes: Dict[int, Optional[str]] = {t.index: _event_note(view, t.index) for t in turns if t.role == "event"}
     prompts_before: Dict[int, int] = {}
     if view.silent_caller:
         asked = 0
@@ -186,33 +200,48 @@ def _contexts(view: CallView) -> Dict[int, Optional[str]]:
             if t.role == "agent":
                 prompts_before[t.index] = asked
                 asked += view.rx.search("silent_call.procedure", "prompt", t.norm)
+    out: Dict[int, Optional[List[Dict[str, str]]]] = {}
     for t in turns:
         if t.role != "agent":
             continue
-        events: List[str] = []
-        words: List[str] = []
-        for u in reversed(turns[max(0, t.index - CONTEXT_TURNS):t.index]):
-            if u.role == "agent":
-                break
+        ctx: List[Dict[str, str]] = []
+        for u in turns[max(0, t.index - CONTEXT_TURNS):t.index]:
             if u.role == "event":
-                note = _event_note(view, u.index)
-                if note:
-                    events.append(note)
+                if notes.get(u.index):
+                    ctx.append({"role": "event", "text": notes[u.index]})
             elif not view.is_silence(u):
-                words.append(u.text.strip())
-        events.reverse()
-        words.reverse()
+                ctx.append({"role": u.role, "text": u.text})
+        extra: List[str] = []
         if t.index == first_agent and late:
-            events.insert(0, f"电话响了{view.rings}声才接起")
+            extra.append(f"电话响了{view.rings}声才接起")
         if view.silent_caller and t.index != first_agent:
             asked = prompts_before.get(t.index, 0)
-            events.append("无声" if asked < 2 else f"无声，坐席已问候{_TIMES_ZH.get(asked, asked)}次")
+            extra.append("无声" if asked < 2 else f"无声，坐席已问候{_TIMES_ZH.get(asked, asked)}次")
         wait = waits.get(t.index)
         if wait is not None:
-            events.append(f"客户已等待{_waited(wait.seconds)}" if wait.seconds is not None else "客户等待中")
-        text = "".join(f"[{e}]" for e in events) + (" " if events and words else "") + " ".join(words)
-        out[t.index] = text or None
+            extra.append(f"客户已等待{_waited(wait.seconds)}" if wait.seconds is not None else "客户等待中")
+        ctx.extend({"role": "event", "text": e} for e in extra)
+        out[t.index] = ctx or None
     return out
+
+
+def _verdicts(checker: Any, items: List[CheckInput]) -> list:
+    """The engine's verdicts on the agent turns (the Checker's engine: one batched pass)."""
+    return checker._engine.verdict_batch(items) if items else []
+
+
+def _copy(result: EmotionResult) -> EmotionResult:
+    # results are mutable: every turn gets its own object
+    return dataclasses.replace(result, scores=dict(result.scores), cues=list(result.cues),
+                               warnings=list(result.warnings))
+
+
+def load_checker_scorecard(path, rulebook=None) -> Scorecard:
+    """A QA team's score card, its rule-id selectors checked against the rulebook in use."""
+    from ..rulebook import load_rulebook
+    from .config import load_scorecard
+
+    return load_scorecard(path, rule_ids=[r.id for r in load_rulebook(rulebook).rules])
 
 
 def build_auditor(checker, rulebook=None, scorecard=None) -> Auditor:

@@ -95,6 +95,20 @@ class ScoreLine:
 TurnResult = Union[CheckResult, EmotionResult, None]
 
 
+def _turn_dict(result: TurnResult) -> Optional[Dict[str, Any]]:
+    """A turn's result; an agent turn's context (the preceding turns, already in ``call``) is
+    written as the one string its models read: the events and the customer's words before it."""
+    if result is None:
+        return None
+    d = result.to_dict()
+    if isinstance(result, CheckResult) and isinstance(d.get("context"), list):
+        from ..context import parse_context
+
+        parsed = parse_context(d["context"])
+        d["context"] = parsed.text if parsed is not None else None
+    return d
+
+
 @dataclass
 class AuditResult:
     """The audit of one call. ``turns[i]`` is a CheckResult (agent turn), an EmotionResult
@@ -124,7 +138,7 @@ class AuditResult:
             "skipped": [s.to_dict() for s in self.skipped],
             "emotion": self.emotion.to_dict(),
             "score_lines": [s.to_dict() for s in self.score_lines],
-            "turns": [None if t is None else t.to_dict() for t in self.turns],
+            "turns": [_turn_dict(t) for t in self.turns],
             "call": self.call,
             "warnings": list(self.warnings),
         }
