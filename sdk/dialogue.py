@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from typing import Any, List, Mapping, Optional, Sequence, Tuple, Union
 
+from .context import EVENT_TEXTS
 from .normalize import strip_events, to_simplified_halfwidth
 
 # The only serialisation so far. A model directory names the one it was trained with in its
@@ -28,9 +29,6 @@ from .normalize import strip_events, to_simplified_halfwidth
 DIALOGUE_FORMAT = "dialogue/1"
 INPUT_FORMATS = ("raw", DIALOGUE_FORMAT)
 ROLE_MARKS = {"customer": "客户:", "agent": "客服:", "event": "事件:"}
-# Event names of ../shared/API.md as the written data states events.
-EVENT_TEXTS = {"hold": "保持等待", "mute": "静音", "transfer": "转接",
-               "agent_hangup": "客服挂断", "customer_hangup": "客户挂断"}
 # Turns and characters of context kept before tokenisation (the encoder cuts further from the oldest
 # end to fit max_len); 8 turns reach back past a wait request and its answer in JD.com chats.
 MAX_CONTEXT_TURNS = 8
@@ -151,6 +149,8 @@ def _raw_context(context: ContextLike) -> Optional[str]:
     """What models trained before dialogue/1 read: the context string, or the recent turns joined."""
     if context is None or isinstance(context, str):
         return context or None
+    if isinstance(getattr(context, "text", None), str):  # a parsed sdk.context.Context
+        return context.text or None
     turns = as_turns(context)
     last_agent = max((i for i, (role, _) in enumerate(turns) if role == "agent"), default=-1)
     recent = turns[last_agent + 1:]
@@ -188,10 +188,10 @@ def _split_events(events: str) -> List[str]:
     return [e for e in out if e]
 
 
-# --- what the rules read of a dialogue ---------------------------------------------------------
+# --- what earlier turns imply ---------------------------------------------------------------------
 # The rules' context cues look at bracketed events and the customer's recent words. A dialogue tells
-# more than its last customer turn: these derive the events that earlier turns imply (LABELS.md §3),
-# in words the rulebook's `wait` and `info_supplied` cues already recognise.
+# more than its last customer turn: sdk.context adds the events that earlier turns imply (LABELS.md
+# §3), in words the rulebook's `wait` and `info_supplied` cues already recognise.
 _WAIT_REQUEST = re.compile(
     r"稍等|稍候|等(一|1)?(下|会)|耐心等|正在(为您|帮您|给您|为你|帮你)?(查询|核实|查看|处理|确认|核查|联系|申请|登记)"
     r"|(帮|为|给)(您|你)(查询?|看|核实|确认|问|核查)(一)?下|我(这边)?(查|看|核实|确认)(一)?下")
@@ -221,20 +221,3 @@ def derived_events(context: ContextLike) -> List[str]:
     if _INFO_REQUEST.search(agent) and any(_INFO_GIVEN.search(t) for t in since):
         out.append("客户按要求提供了信息")
     return out
-
-
-def rules_context(context: ContextLike) -> Optional[str]:
-    """A dialogue as the rules' string context: events (recent and derived) bracketed, then the
-    customer's words since the agent last spoke."""
-    if context is None or isinstance(context, str):
-        return context or None
-    turns = as_turns(context)
-    last_agent = max((i for i, (role, _) in enumerate(turns) if role == "agent"), default=-1)
-    recent = turns[last_agent + 1:]
-    events = [t for r, t in recent if r == "event"] + derived_events(turns)
-    # Brackets inside words are de-identification placeholders ("[订单x]"), not events.
-    words = " ".join(t.translate(_NOT_EVENT) for r, t in recent if r == "customer")
-    return " ".join(p for p in ("".join(f"[{e}]" for e in events), words) if p) or None
-
-
-_NOT_EVENT = str.maketrans("[]【】［］", "()()()")

@@ -16,13 +16,12 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from .engines.base import ModelUnavailable
-from .labels import COMPLIANCE_LABELS, EMOTION_LABELS
+from .tasks import TASK_LABELS, TASKS
 
 MANIFEST_NAME = "manifest.json"
 FORMAT = "cs-qa-model/1"
-TASK_LABELS = {"compliance": COMPLIANCE_LABELS, "emotion": EMOTION_LABELS}
-# What each task's model reads: a (context, utterance) pair or one text.
-TASK_INPUTS = {"compliance": "pair", "emotion": "single"}
+# What each task's model reads: a (context, utterance) pair or one text (the task table's `inputs`).
+TASK_INPUTS = {name: task.inputs for name, task in TASKS.items()}
 
 ALLOWED_SUFFIXES = (".onnx", ".json", ".txt", ".md", ".png", ".f16")
 # Raw little-endian float16 arrays (the n-gram ensemble member): read with numpy.fromfile, never

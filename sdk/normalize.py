@@ -7,9 +7,13 @@ remembers the index of the original character it came from.
 
 Everything here is pure Python and cheap: the traditional→simplified table
 is read once from opencc-python-reimplemented's character dictionary and
-applied with ``str.translate`` (1:1 per character, so offsets survive);
-OpenCC's phrase-level converter is only used for the rare text that holds
-traditional characters, and only when it keeps the length.
+applied with ``str.translate``. Every step maps one character to exactly one
+character, so offsets survive: lower-casing keeps a character whose lower
+case would be longer (``"İ".lower()`` is two characters) as its one-character
+twin, and OpenCC's phrase-level converter (only run on the rare text that holds
+traditional characters) is taken position by position, and only where it
+chose one of the character table's own candidates for that position.
+Lone surrogates (text decoded with ``surrogateescape``) pass through as they are.
 """
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ import os
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import List, Tuple
+from typing import Dict, List, Tuple
 
 # Fillers that carry no content in ASR output. "啊/哦" are left alone: they are
 # also sentence particles that change tone ("说话啊"), which rules need to see.
@@ -56,29 +60,31 @@ def _width_table() -> dict:
     return table
 
 
-def _t2s_table() -> dict:
+def _t2s_candidates() -> Dict[int, str]:
+    """{traditional code point: its simplified candidates, best first} from OpenCC's character table."""
     try:
         import opencc  # noqa: WPS433 (lazy: only needed the first time text is normalised)
     except ImportError:
         return {}
     path = os.path.join(os.path.dirname(opencc.__file__), "dictionary", "TSCharacters.txt")
-    table = {}
+    table: Dict[int, str] = {}
     with open(path, encoding="utf-8") as fh:
         for line in fh:
             parts = line.rstrip("\n").split("\t")
             if len(parts) == 2 and len(parts[0]) == 1:
-                target = parts[1].split(" ")[0]
-                if len(target) == 1 and target != parts[0]:
-                    table[ord(parts[0])] = target
+                targets = "".join(t for t in parts[1].split(" ") if len(t) == 1)
+                if targets and targets != parts[0]:
+                    table[ord(parts[0])] = targets
     return table
 
 
 @lru_cache(maxsize=1)
 def _tables():
-    t2s = _t2s_table()
+    candidates = _t2s_candidates()
     table = _width_table()
-    table.update(t2s)
-    return str.maketrans(table), frozenset(chr(c) for c in t2s)
+    table.update({code: targets[0] for code, targets in candidates.items()})
+    table[0x130] = "i"  # "İ".lower() is "i" + a combining dot: two characters for one
+    return str.maketrans(table), candidates, frozenset(chr(code) for code in candidates)
 
 
 @lru_cache(maxsize=1)
@@ -91,16 +97,39 @@ def _opencc_t2s():
 
 
 def to_simplified_halfwidth(text: str) -> str:
-    """Same-length conversion: full→half width, traditional→simplified, lower-case ASCII."""
-    table, traditional = _tables()
+    """Same-length conversion: full→half width, traditional→simplified, lower case.
+
+    ``len(result) == len(text)`` always, and ``result[i]`` comes from ``text[i]`` alone
+    (or, for traditional characters, from OpenCC's reading of the phrase around it)."""
+    table, candidates, traditional = _tables()
     out = text.translate(table)
+    lowered = out.lower()
+    # lower() only ever lengthens a character; equal length means every one stayed one character
+    out = lowered if len(lowered) == len(out) else "".join(
+        low if len(low) == 1 else ch for ch, low in ((ch, ch.lower()) for ch in out))
     if not traditional.isdisjoint(text):
-        converter = _opencc_t2s()
-        if converter is not None:
-            phrase = converter.convert(text).translate(table)
-            if len(phrase) == len(out):
-                out = phrase
-    return out.lower()
+        out = _phrase_t2s(text, out, candidates)
+    return out
+
+
+def _phrase_t2s(text: str, out: str, candidates: Dict[int, str]) -> str:
+    """Where OpenCC's phrase converter picks another candidate for a traditional
+    character (乾隆 vs 乾燥), take it, position by position."""
+    converter = _opencc_t2s()
+    if converter is None:
+        return out
+    try:
+        phrase = converter.convert(text)
+    except Exception:  # the converter is third-party code; the character table already applied
+        return out
+    if len(phrase) != len(text):
+        return out
+    chars = list(out)
+    for i, ch in enumerate(text):
+        options = candidates.get(ord(ch))
+        if options is not None and phrase[i] != chars[i] and phrase[i] in options:
+            chars[i] = phrase[i]
+    return "".join(chars)
 
 
 def normalize(text: str) -> Normalized:
@@ -154,9 +183,34 @@ def _standalone(text: str, i: int, n: int) -> bool:
 
 def strip_events(context: str) -> Tuple[str, str]:
     """Split a context into (bracketed events joined, customer words)."""
-    events = "".join(_EVENT_RE.findall(context))
-    words = _EVENT_RE.sub(" ", context).strip()
+    events, words, _ = split_events(context)
     return events, words
+
+
+def split_events(context: str) -> Tuple[str, str, Tuple[int, ...]]:
+    """(bracketed events joined, customer words, ``offsets[i]`` = index in ``context`` of ``words[i]``).
+
+    Each event becomes one space in the words (so the words on either side stay apart);
+    that space maps to the event's first character."""
+    events: List[str] = []
+    chars: List[str] = []
+    offsets: List[int] = []
+    pos = 0
+    for match in _EVENT_RE.finditer(context):
+        chars.append(context[pos:match.start()])
+        offsets.extend(range(pos, match.start()))
+        chars.append(" ")
+        offsets.append(match.start())
+        events.append(match.group())
+        pos = match.end()
+    chars.append(context[pos:])
+    offsets.extend(range(pos, len(context)))
+    words = "".join(chars)
+    lead = len(words) - len(words.lstrip())
+    trail = len(words.rstrip())
+    if trail <= lead:
+        return "".join(events), "", ()
+    return "".join(events), words[lead:trail], tuple(offsets[lead:trail])
 
 
 _NEEDS_WORK = re.compile(r"[\s嗯呃唔额哦噢喔啊]|([^\x00-\x7f])\1\1")

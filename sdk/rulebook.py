@@ -90,6 +90,8 @@ class CompiledRule:
     # forbidden rules: the top-level alternatives of `regex`, each compiled with
     # its own anchors, so only the alternatives that can match are run
     branches: Tuple[Tuple["re.Pattern", Optional[FrozenSet[str]]], ...] = ()
+    # decides the label under every engine (a QA team's own rules are binding by default)
+    binding: bool = False
 
 
 @dataclass
@@ -186,7 +188,8 @@ def _apply_overlay(base: dict, overlay: dict, path: str) -> dict:
         if rule["id"] in seen:
             raise RulebookError(f"{path}: rule {rule['id']!r} field 'id': duplicate rule id in this overlay")
         seen.add(rule["id"])
-        rules[rule["id"]] = rule  # an existing id is replaced: that is how an overlay overrides a rule
+        # an existing id is replaced: that is how an overlay overrides a rule; a team's own rule binds
+        rules[rule["id"]] = {"binding": True, **rule}
     for rule_id, changes in (overlay.get("overrides") or {}).items():
         if rule_id not in rules:
             raise RulebookError(f"{path}: overrides.{rule_id}: no such rule; known ids start {sorted(rules)[:5]}…")
@@ -206,7 +209,8 @@ def _apply_overlay(base: dict, overlay: dict, path: str) -> dict:
             "severity": entry.pop("severity", "medium"), "phrases": [phrase] if phrase else [],
             "patterns": entry.pop("patterns", []),
             "message": entry.pop("message", f"使用了本公司禁用语“{phrase}”"),
-            "suggestion": entry.pop("suggestion", None), "source": entry.pop("source", path), **entry,
+            "suggestion": entry.pop("suggestion", None), "source": entry.pop("source", path), "binding": True,
+            **entry,
         }
     for i, item in enumerate(overlay.get("required_phrases") or []):
         entry = dict(item)
@@ -217,7 +221,7 @@ def _apply_overlay(base: dict, overlay: dict, path: str) -> dict:
             "scenario": entry.pop("scenario", "general_enquiry"), "severity": entry.pop("severity", "medium"),
             "requires": [re.escape(p) for p in phrases] + entry.pop("patterns", []),
             "message": entry.pop("message", f"缺少本公司要求的用语：{'/'.join(phrases)}"),
-            "source": entry.pop("source", path), **entry,
+            "source": entry.pop("source", path), "binding": True, **entry,
         }
     out["rules"] = list(rules.values())
     return out
@@ -259,6 +263,7 @@ def _models():
         source: str = Field(min_length=1)
         enabled: bool = True
         advisory: bool = False
+        binding: bool = False
         phrases: List[str] = []
         patterns: List[str] = []
         not_before: List[str] = []
@@ -408,6 +413,7 @@ def _compile(raw: dict, sources: Tuple[str, ...]) -> Rulebook:
             when_utterance=when_utt, requires=requires, window=r.window, trigger=r.trigger,
             prefilter=anchor_strings(regex), utterance_prefilter=anchor_strings(when_utt),
             branches=branches(r.patterns, r.phrases) if r.kind == "forbidden" else (),
+            binding=r.binding and not r.advisory,
         ))
     negation = rx([f"(?:{p})$" for p in book.negation], "negation", "negation")
     return Rulebook(book.version, book.company_name, lexicons, tuple(cues), tuple(rules), sources, negation)

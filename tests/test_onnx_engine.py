@@ -14,6 +14,7 @@ pytest.importorskip("tokenizers")
 from sdk.engines.base import CheckInput, ModelUnavailable  # noqa: E402
 from sdk.labels import COMPLIANCE_LABELS, EMOTION_LABELS  # noqa: E402
 from sdk.model_manifest import load_manifest, write_manifest  # noqa: E402
+from conftest import FixedEngine, make_finding, make_verdict  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 VOCAB = REPO.parent / "shared" / "data" / "bert_base_chinese_vocab" / "vocab.txt"
@@ -260,31 +261,12 @@ def test_manifest_label_order_is_respected(model_dir, tmp_path):
 
 # ---------------------------------------------------------------- hybrid
 
-class FixedEngine:
-    """Returns the same results for every input (stands in for either engine)."""
-
-    def __init__(self, name, check, emotion=None):
-        self.name, self._check, self._emotion = name, check, emotion
-
-    def check_batch(self, items):
-        return [self._check] * len(items)
-
-    def emotion_batch(self, texts):
-        return [self._emotion] * len(texts)
-
-
 def _check(label, engine, findings=(), warnings=()):
-    from sdk.results import CheckResult
-
-    scores = {lab: (0.7 if lab == label else 0.1) for lab in COMPLIANCE_LABELS}
-    return CheckResult(label=label, scores=scores, engine=engine, findings=list(findings), warnings=list(warnings))
+    return make_verdict(label, engine, findings, warnings)
 
 
 def _finding(label, severity, source="rules", start=0):
-    from sdk.results import Finding
-
-    return Finding(rule_id=f"x.{label}", label=label, start=start, end=None if start is None else start + 2,
-                   text="不行" if start is not None else None, source=source, message="m", severity=severity)
+    return make_finding(label, severity, source, start)
 
 
 def test_hybrid_model_decides_and_rules_explain():

@@ -412,6 +412,6 @@ def test_dialogue_format_travels_from_training_to_the_engine(workspace, tmp_path
                     if r["context"] else None) for r in toy_records("compliance", "test", 2)]
     expected = torch_logits(load_torch_model(run, "compliance"), load_tokenizer(run), "compliance", records, 32,
                             "dialogue/1").argmax(-1)
-    got = OnnxEngine(tmp_path / "model", threads=1).check_batch([CheckInput(r["utterance"], r["context"])
-                                                                 for r in records])
+    got = OnnxEngine(tmp_path / "model", threads=1).verdict_batch([CheckInput(r["utterance"], r["context"])
+                                                                   for r in records])
     assert (np.array([COMPLIANCE_LABELS.index(r.label) for r in got]) == expected).mean() >= 0.99

@@ -21,30 +21,23 @@ import numpy as np
 
 from sdk.engines.ngram_engine import NgramModel
 from sdk.engines.onnx_engine import OnnxEngine
-from sdk.labels import COMPLIANCE_LABELS, EMOTION_LABELS
+from sdk.tasks import TASK_LABELS, get_task
 from sdk.model_manifest import load_manifest, write_manifest
 from training.dataset import load
-from sdk.dialogue import ngram_rows
 from training.ngram import ENCODING, export, fit
 from training.selection import selection_f1
 
-LABELS = {"compliance": COMPLIANCE_LABELS, "emotion": EMOTION_LABELS}
+LABELS = TASK_LABELS
 WEIGHTS = [round(x, 2) for x in np.arange(0.0, 1.0001, 0.05)]
 
 
 def columns(task: str, recs: Sequence[dict], encoding: str = ENCODING["compliance"]) -> List[tuple]:
     """The n-gram member's rows, built as the SDK builds them (sdk.dialogue.ngram_rows)."""
-    if task == "compliance":
-        return ngram_rows([r["utterance"] for r in recs], [r.get("context") for r in recs], encoding)
-    return ngram_rows([r["text"] for r in recs], None, encoding)
+    return get_task(task).columns(recs, encoding)
 
 
 def bert_proba(engine: OnnxEngine, task: str, recs: Sequence[dict]) -> np.ndarray:
-    model = engine.model(task)
-    if task == "compliance":
-        probs, _ = model.predict_proba([r["utterance"] for r in recs], [r.get("context") for r in recs])
-    else:
-        probs, _ = model.predict_proba([r["text"] for r in recs])
+    probs, _ = engine.model(task).predict_proba(*get_task(task).model_inputs(recs))
     return np.asarray(probs, dtype=np.float64)
 
 

@@ -27,11 +27,11 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from sdk.engines.base import CheckInput
-from sdk.labels import COMPLIANCE_LABELS, EMOTION_LABELS
+from sdk.tasks import TASK_LABELS, get_task
 from sdk.model_manifest import load_manifest, write_manifest
 
 REPO = Path(__file__).resolve().parent.parent
-LABELS = {"compliance": COMPLIANCE_LABELS, "emotion": EMOTION_LABELS}
+LABELS = TASK_LABELS
 ECE_BINS = 15
 
 
@@ -122,10 +122,7 @@ def run_engine(engine, task: str, records: Sequence[dict]):
 
 
 def bert_only_proba(engine, task: str, records: Sequence[dict]) -> np.ndarray:
-    model = engine.model(task)
-    if task == "compliance":
-        return model.predict_proba([r["utterance"] for r in records], [r.get("context") for r in records])[0]
-    return model.predict_proba([r["text"] for r in records])[0]
+    return engine.model(task).predict_proba(*get_task(task).model_inputs(records))[0]
 
 
 def baseline_system(task: str, train: Sequence[dict], dev: Sequence[dict]):
@@ -159,11 +156,14 @@ def torch_system(task: str, model_dir: Path, max_len: int):
     from training.train import load_tokenizer
     from sdk.engines.onnx_engine import softmax
 
+    from training.export import training_info
+
     model = load_torch_model(model_dir, task)
     tokenizer = load_tokenizer(model_dir)
+    input_format = training_info(model_dir).get("settings", {}).get("input_format") or "raw"
 
     def predict(records):
-        probs = softmax(torch_logits(model, tokenizer, task, records, max_len))
+        probs = softmax(torch_logits(model, tokenizer, task, records, max_len, input_format))
         return [LABELS[task][i] for i in probs.argmax(1)], probs
 
     return predict

@@ -28,13 +28,13 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from sdk.engines.onnx_engine import TaskModel, load_tokenizer, make_session
-from sdk.labels import COMPLIANCE_LABELS, EMOTION_LABELS
+from sdk.tasks import TASK_LABELS
 from sdk.model_manifest import TASK_INPUTS, sha256_file, write_manifest
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO / "models" / "default"
 DEFAULT_OPSET = 17
-LABELS = {"compliance": COMPLIANCE_LABELS, "emotion": EMOTION_LABELS}
+LABELS = TASK_LABELS
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 # Files an export may replace in --out; anything else there makes the export refuse to touch it.
 OWNED_PATTERNS = ("*.onnx", "tokenizer.json", "manifest.json", "README.md", "*.png")

@@ -5,9 +5,10 @@ Labels come from sdk.labels so that data and runtime can never disagree.
 from __future__ import annotations
 
 from sdk.labels import COMPLIANCE_LABELS, EMOTION_LABELS, SCENARIOS  # noqa: F401 (re-exported)
+from sdk.tasks import TASK_LABELS, TASKS as TASK_TABLE
 
-TASKS = ("compliance", "emotion")
-LABELS = {"compliance": COMPLIANCE_LABELS, "emotion": EMOTION_LABELS}
+TASKS = tuple(TASK_TABLE)
+LABELS = TASK_LABELS
 
 
 DOMAINS = (
@@ -26,7 +27,7 @@ REQUIRED_FIELDS = {
 OPTIONAL_FIELDS = ("group", "domain", "scenario", "conv_id", "turn", "context")
 WRITTEN_FIELDS = ("group", "domain", "scenario")
 TURN_ROLES = ("customer", "agent", "event")
-TEXT_FIELD = {"compliance": "utterance", "emotion": "text"}
+TEXT_FIELD = {name: task.text_field for name, task in TASK_TABLE.items()}
 
 # Every real dataset we import and the licence its *text* carries. Texts without a stated
 # licence are "research-only" even where the annotations are open (STC-3: CC BY 4.0

@@ -27,11 +27,11 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from sdk.engines.onnx_engine import encode, length_batches, pad_batch
-from sdk.labels import COMPLIANCE_LABELS, EMOTION_LABELS
+from sdk.tasks import TASK_LABELS, get_task
 from training.selection import dev_groups
 from training.settings import TrainSettings
 
-LABELS = {"compliance": COMPLIANCE_LABELS, "emotion": EMOTION_LABELS}
+LABELS = TASK_LABELS
 
 
 # ---------------------------------------------------------------- data
@@ -47,13 +47,9 @@ def load_records(task: str, split: str, settings: TrainSettings) -> List[dict]:
 
 def record_inputs(task: str, records: Sequence[dict]):
     """(texts, contexts or None, label ids) in the form sdk's encoder takes."""
-    labels = LABELS[task]
-    if task == "compliance":
-        texts = [r["utterance"] for r in records]
-        contexts = [r.get("context") for r in records]
-    else:
-        texts, contexts = [r["text"] for r in records], None
-    return texts, contexts, np.array([labels.index(r["label"]) for r in records], dtype=np.int64)
+    spec = get_task(task)
+    texts, contexts = spec.model_inputs(records)
+    return texts, contexts, np.array(spec.label_ids(records), dtype=np.int64)
 
 
 def data_sources(records: Sequence[dict]) -> List[dict]:

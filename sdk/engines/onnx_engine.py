@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from ..labels import COMPLIANCE_LABELS, EMOTION_LABELS
-from ..results import CheckResult, EmotionResult, Finding
-from .base import CheckInput, Engine, ModelUnavailable
+from ..tasks import TASK_LABELS
+from ..results import EmotionResult, Finding
+from .base import CheckInput, Engine, ModelUnavailable, Verdict
 
 # 16 measured faster per item than 32 or 64 on CPU (cache-resident activations) and keeps peak RSS low.
 DEFAULT_BATCH_SIZE = 16
-CANONICAL = {"compliance": COMPLIANCE_LABELS, "emotion": EMOTION_LABELS}
+CANONICAL = TASK_LABELS
 SESSION_DISABLED_OPTIMIZERS = ("SkipLayerNormFusion",)
 
 _MODEL_MESSAGES = {
@@ -305,17 +306,17 @@ class OnnxEngine(Engine):
                                    f"it has {', '.join(sorted(self.models)) or 'none'}")
         return self.models[task]
 
-    def check_batch(self, items: Sequence[CheckInput]) -> List[CheckResult]:
+    def verdict_batch(self, items: Sequence[CheckInput]) -> List[Verdict]:
         if not items:
             return []
-        probs, notes = self.task_proba("compliance", [i.utterance for i in items], [i.context for i in items])
+        # The parsed context (all preceding turns); each model's input format reads what it needs.
+        probs, notes = self.task_proba("compliance", [i.utterance for i in items], [i.parsed for i in items])
         results = []
-        for item, row, note in zip(items, probs, notes):
+        for row, note in zip(probs, notes):
             scores = {label: float(p) for label, p in zip(COMPLIANCE_LABELS, row)}
             label = COMPLIANCE_LABELS[int(row.argmax())]
-            results.append(CheckResult(label=label, scores=scores, engine=self.name,
-                                       findings=model_findings(label, scores[label]),
-                                       utterance=item.utterance, context=item.context, warnings=list(note)))
+            results.append(Verdict(label=label, scores=scores, engine=self.name,
+                                   findings=model_findings(label, scores[label]), warnings=list(note)))
         return results
 
     def emotion_batch(self, texts: Sequence[str]) -> List[EmotionResult]:

@@ -22,14 +22,14 @@ import re
 from functools import lru_cache
 from typing import Dict, FrozenSet, List, Optional, Sequence, Tuple
 
-from ..labels import COMPLIANCE_LABELS, COMPLIANCE_PRIORITY, EMOTION_LABELS
-from ..normalize import normalize, strip_events, to_simplified_halfwidth
-from ..results import CheckResult, EmotionResult, Finding
-from .base import CheckInput, Engine
+from ..context import Context, ContextInput, parse_context
+from ..labels import EMOTION_LABELS
+from ..normalize import Normalized, normalize, to_simplified_halfwidth
+from ..result_builder import rule_scores
+from ..results import BY_RULES, CheckResult, EmotionResult, Finding
+from .base import CheckInput, Engine, Verdict
 
 _LEXICON_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "lexicons")
-_SEVERITY_CONFIDENCE = {"high": 0.94, "medium": 0.86, "low": 0.72}
-_STANDARD_CONFIDENCE = 0.86
 
 
 class RulesEngine(Engine):
@@ -48,7 +48,7 @@ class RulesEngine(Engine):
         self._forbidden = tuple(r for r in rulebook.rules if r.kind == "forbidden")
         self._required = tuple(r for r in rulebook.rules if r.kind == "required")
         _emotion_lexicon()  # load the cue lists now, not on the first call
-        self._cue_cache: Dict[str, FrozenSet[str]] = {}
+        self._cue_cache: Dict[Tuple[str, str], FrozenSet[str]] = {}
         self._advisory = frozenset(r.id for r in rulebook.rules if r.advisory) | {"greeting.company_name"}
         # One Aho–Corasick pass finds which rules can match at all (their anchors).
         anchors: Dict[str, List[int]] = {}
@@ -74,21 +74,26 @@ class RulesEngine(Engine):
         self._cue_always = _always_branches(rulebook.cues)
 
     # ------------------------------------------------------------------ API
-    def check_batch(self, items: Sequence[CheckInput]) -> List[CheckResult]:
-        from ..dialogue import rules_context
-
-        # A dialogue (list of turns) is read as its recent turns plus the events earlier turns imply.
-        return [self.check_one(item.utterance, item.context if isinstance(item.context, (str, type(None)))
-                               else rules_context(item.context)) for item in items]
+    def verdict_batch(self, items: Sequence[CheckInput]) -> List[Verdict]:
+        return [self.verdict(item.utterance, item.parsed) for item in items]
 
     def emotion_batch(self, texts: Sequence[str]) -> List[EmotionResult]:
         return [self.emotion_one(t) for t in texts]
 
+    def context_emotions(self, contexts: Sequence[Context]) -> List[EmotionResult]:
+        # the context's words were normalised once when it was parsed; reuse them
+        return [_fresh(_emotion_of(c.words_normalized or normalize(c.words))) for c in contexts]
+
+    def check_one(self, utterance: str, context: ContextInput = None) -> CheckResult:
+        """The finished result for one utterance (a convenience over ``check_batch``)."""
+        return self.check_batch([CheckInput(utterance, context)])[0]
+
     # -------------------------------------------------------------- checks
-    def check_one(self, utterance: str, context: Optional[str] = None) -> CheckResult:
+    def verdict(self, utterance: str, context: Optional[Context] = None) -> Verdict:
+        """The rules' verdict on one utterance (already validated) after a parsed context."""
         norm = normalize(utterance)
         text = norm.text
-        cues = self.context_cues(context) if context else frozenset()
+        cues = self.context_cues(context) if context is not None else frozenset()
         findings: List[Finding] = []
         company = self.rulebook.company_name or "XX"
 
@@ -107,7 +112,7 @@ class RulesEngine(Engine):
             findings.append(Finding(
                 rule_id=rule.id, label=_finding_label(rule), start=start, end=end, text=utterance[start:end],
                 source="rules", message=rule.message, severity=rule.severity,
-                suggestion=_fill(rule.suggestion, company),
+                suggestion=_fill(rule.suggestion, company), binding=rule.binding,
             ))
 
         for j, rule in enumerate(self._required):
@@ -127,6 +132,7 @@ class RulesEngine(Engine):
             findings.append(Finding(
                 rule_id=rule.id, label=_finding_label(rule), start=None, end=None, text=None, source="rules",
                 message=rule.message, severity=rule.severity, suggestion=_fill(rule.suggestion, company),
+                binding=rule.binding,
             ))
 
         if self.rulebook.company_name and "greeting" in cues and company not in text:
@@ -135,30 +141,28 @@ class RulesEngine(Engine):
                 source="rules", message=f"开头语应报出公司名称“{company}”", severity="low",
                 suggestion=f"您好，{company}，我是客服人员XXX，很高兴为您服务，请问有什么可以帮您？",
             ))
-        label, scores = _decide([f for f in findings if f.rule_id not in self._advisory])
-        emotion = None
-        if context:
-            _, words = strip_events(context)
-            if words.strip():
-                emotion = self.emotion_one(words)
-        return CheckResult(label=label, scores=scores, engine=self.name, findings=findings,
-                           emotion=emotion, utterance=utterance, context=context)
+        label, scores = rule_scores([f for f in findings if f.rule_id not in self._advisory])
+        return Verdict(label=label, scores=scores, engine=self.name, findings=findings, by=BY_RULES)
 
-    def context_cues(self, context: str) -> FrozenSet[str]:
-        """Ids of the rulebook cues present in a context string."""
+    def context_cues(self, context: ContextInput) -> FrozenSet[str]:
+        """Ids of the rulebook cues present in a context (a string, turns or a parsed Context)."""
+        parsed = parse_context(context)
+        if parsed is None:
+            return frozenset()
         # Contexts repeat a lot (one customer turn, several candidate replies;
         # the same event strings), so cue detection is cached per engine.
-        cues = self._cue_cache.get(context)
+        key = (parsed.events, parsed.words)
+        cues = self._cue_cache.get(key)
         if cues is None:
             if len(self._cue_cache) >= _CUE_CACHE_SIZE:
                 self._cue_cache.clear()
-            cues = self._cue_cache[context] = self._detect_cues(context)
+            cues = self._cue_cache[key] = self._detect_cues(parsed)
         return cues
 
-    def _detect_cues(self, context: str) -> FrozenSet[str]:
-        events, words = strip_events(context)
-        events_n = to_simplified_halfwidth(events)
-        words_n = normalize(words).text if words.strip() else ""
+    def _detect_cues(self, context: Context) -> FrozenSet[str]:
+        events_n = context.events_normalized
+        words_norm = context.words_normalized
+        words_n = words_norm.text if words_norm is not None else ""
         both = events_n + "|" + words_n
         candidates = _candidates(self._cue_anchors.present(both), self._cue_always)
         active = []
@@ -203,10 +207,13 @@ class RulesEngine(Engine):
 
     # ------------------------------------------------------------- emotion
     def emotion_one(self, text: str) -> EmotionResult:
-        cached = _emotion_cached(text)
-        # a fresh object per call: results are mutable (the Checker adds warnings)
-        return EmotionResult(label=cached.label, scores=dict(cached.scores), engine=cached.engine,
-                             cues=list(cached.cues), warnings=[])
+        return _fresh(_emotion_of(normalize(text)))
+
+
+def _fresh(cached: EmotionResult) -> EmotionResult:
+    # a fresh object per call: results are mutable (the Checker adds warnings)
+    return EmotionResult(label=cached.label, scores=dict(cached.scores), engine=cached.engine,
+                         cues=list(cached.cues), warnings=[])
 
 
 _BRANCH_SLOTS = 1000  # forbidden-rule branch keys: rule index * _BRANCH_SLOTS + branch index
@@ -277,27 +284,6 @@ def _fill(template: Optional[str], company: str) -> Optional[str]:
 _CUE_CACHE_SIZE = 4096
 
 
-def _decide(deciding: List[Finding]) -> Tuple[str, Dict[str, float]]:
-    """Priority label and calibrated-ish scores from the label-deciding findings."""
-    weights = {label: 1.0 for label in COMPLIANCE_LABELS}
-    if not deciding:
-        label, confidence = "standard", _STANDARD_CONFIDENCE
-    else:
-        best = max(deciding, key=lambda f: (COMPLIANCE_PRIORITY[f.label], _SEVERITY_CONFIDENCE[f.severity]))
-        label = best.label
-        same = [f for f in deciding if f.label == label]
-        confidence = _SEVERITY_CONFIDENCE[best.severity]
-        confidence = min(0.97, confidence + 0.02 * (len(same) - 1))
-        for f in deciding:
-            if f.label != label:
-                weights[f.label] += 2.0
-    rest = 1.0 - confidence
-    others = [lab for lab in COMPLIANCE_LABELS if lab != label]
-    total = sum(weights[lab] for lab in others)
-    scores = {lab: (confidence if lab == label else rest * weights[lab] / total) for lab in COMPLIANCE_LABELS}
-    return label, scores
-
-
 # ---------------------------------------------------------------------------
 # Emotion by cue phrases
 # ---------------------------------------------------------------------------
@@ -313,11 +299,19 @@ _FLIP = {"satisfied": "dissatisfied", "anxious": None, "angry": None, "dissatisf
 _NEUTRAL_BASE = 1.0
 
 
-@lru_cache(maxsize=4096)
-def _emotion_cached(text: str) -> EmotionResult:
-    # Contexts repeat within a batch (and the Checker asks again for the same
-    # customer words), so the emotion of a text is computed once.
-    return _emotion(_emotion_lexicon(), normalize(text))
+_EMOTION_CACHE: Dict[str, EmotionResult] = {}
+_EMOTION_CACHE_SIZE = 4096
+
+
+def _emotion_of(norm: Normalized) -> EmotionResult:
+    # Customer turns repeat (a batch of candidate replies to one turn), so each text's emotion is
+    # computed once and kept; callers get a fresh copy.
+    result = _EMOTION_CACHE.get(norm.original)
+    if result is None:
+        if len(_EMOTION_CACHE) >= _EMOTION_CACHE_SIZE:
+            _EMOTION_CACHE.clear()
+        result = _EMOTION_CACHE[norm.original] = _emotion(_emotion_lexicon(), norm)
+    return result
 
 
 def _read_lexicon(name: str) -> List[Tuple[str, float]]:
