@@ -50,8 +50,7 @@ def validate_context(value: Any) -> ContextInput:
         value = str.__str__(value)
         return value if value.strip() else None
     if isinstance(value, (list, tuple)):
-        turns = list.copy(value) if isinstance(value, list) else list(tuple.__iter__(value))
-        return turns or None
+        return value if (list.__len__ if isinstance(value, list) else tuple.__len__)(value) else None
     raise TypeError(f"context must be a str, a list of turns or None, got {short_repr(value)}")
 
 
@@ -69,8 +68,10 @@ def check_input(utterance: Any, context: Any = None, where: str = "utterance") -
     ctx = validate_context(context)
     if isinstance(ctx, str):
         ctx = truncate(ctx, "context", notes)
-    elif isinstance(ctx, list):
-        ctx = [_truncate_turn(turn, i, notes) for i, turn in enumerate(ctx)]
+    elif isinstance(ctx, (list, tuple)):
+        # the list's own iterator, not a subclass's; the first bad turn stops the loop
+        turns = list.__iter__(ctx) if isinstance(ctx, list) else tuple.__iter__(ctx)
+        ctx = [_truncate_turn(turn, i, notes) for i, turn in enumerate(turns)]
     return CheckInput(text, ctx, tuple(notes))
 
 
