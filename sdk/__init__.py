@@ -5,7 +5,8 @@
 
 Importing is cheap: the rulebook and any model load on first use.
 """
-from .checker import Checker, check, check_batch, emotion, emotion_batch
+from . import audit as _audit_package  # noqa: F401  bound first, so that `sdk.audit` below is the function
+from .checker import Checker, audit, audit_batch, check, check_batch, emotion, emotion_batch
 from .context import Turn
 from .engines.base import ModelUnavailable
 from .labels import COMPLIANCE_LABELS, EMOTION_LABELS
@@ -14,6 +15,7 @@ from .rulebook.schema import RulebookError
 
 __version__ = "0.1.0"
 __all__ = [
-    "Checker", "check", "check_batch", "emotion", "emotion_batch", "CheckResult", "EmotionResult", "Finding",
-    "DecidedBy", "Turn", "ModelUnavailable", "RulebookError", "COMPLIANCE_LABELS", "EMOTION_LABELS", "__version__",
+    "Checker", "audit", "audit_batch", "check", "check_batch", "emotion", "emotion_batch", "CheckResult",
+    "EmotionResult", "Finding", "DecidedBy", "Turn", "ModelUnavailable", "RulebookError", "COMPLIANCE_LABELS",
+    "EMOTION_LABELS", "__version__",
 ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 import warnings
 from pathlib import Path
-from typing import Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Iterable, List, Optional, Sequence, Tuple, Union
 
 from .context import ContextInput, parse_context
 from .engines.base import Engine, ModelUnavailable
@@ -17,7 +17,7 @@ from .records import MAX_CHARS, CheckItem, check_input, coerce_check_item, emoti
 from .result_builder import check_results, finish_emotion
 from .results import CheckResult, EmotionResult
 
-__all__ = ["Checker", "check", "check_batch", "emotion", "emotion_batch", "default_checker", "customer_words",
+__all__ = ["Checker", "audit", "audit_batch", "check", "check_batch", "emotion", "emotion_batch", "default_checker", "customer_words",
            "MAX_CHARS"]
 
 
@@ -72,13 +72,21 @@ class Checker:
     """
 
     def __init__(self, engine: str = "auto", model_dir: Optional[PathLike] = None,
-                 rulebook: RulebookPaths = None, threads: Optional[int] = None) -> None:
+                 rulebook: RulebookPaths = None, threads: Optional[int] = None,
+                 scorecard: Optional[PathLike] = None) -> None:
         if engine not in ENGINES:
             raise ValueError(f"engine must be one of {', '.join(map(repr, ENGINES))}, got {engine!r}")
         if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
             raise ValueError(f"threads must be a positive int or None, got {threads!r}")
         self.requested_engine = engine
         self._engine, self.fell_back = _build_engine(engine, model_dir, rulebook, threads)
+        self._rulebook: RulebookPaths = rulebook
+        self._auditor: Any = None
+        self._scorecard: Any = None
+        if scorecard is not None:  # a QA team's own score card: validated now, not at the first audit
+            from .audit.auditor import load_checker_scorecard
+
+            self._scorecard = load_checker_scorecard(scorecard, rulebook)
 
     @property
     def engine(self) -> str:
@@ -109,6 +117,21 @@ class Checker:
         results = self._engine.emotion_batch([text for text, _ in clean]) if clean else []
         return [finish_emotion(result, notes, self.fell_back) for result, (_, notes) in zip(results, clean)]
 
+    def audit(self, call: Any, channel: Optional[str] = None) -> Any:
+        """Audit a whole call or chat session (../shared/API.md "Whole conversations")."""
+        return self._call_auditor().audit(call, channel)
+
+    def audit_batch(self, calls: Iterable[Any], channel: Optional[str] = None, errors: str = "raise") -> List[Any]:
+        """One AuditResult per call, in order; errors="return" puts an AuditError in place of a bad call."""
+        return self._call_auditor().audit_batch(calls, channel, errors)
+
+    def _call_auditor(self) -> Any:
+        if self._auditor is None:
+            from .audit.auditor import build_auditor
+
+            self._auditor = build_auditor(self, self._rulebook, self._scorecard)
+        return self._auditor
+
 
 _default: Optional[Checker] = None
 _default_lock = threading.Lock()
@@ -138,3 +161,11 @@ def emotion(text: str) -> EmotionResult:
 
 def emotion_batch(texts: Iterable[str]) -> List[EmotionResult]:
     return default_checker().emotion_batch(texts)
+
+
+def audit(call: Any, channel: Optional[str] = None) -> Any:
+    return default_checker().audit(call, channel)
+
+
+def audit_batch(calls: Iterable[Any], channel: Optional[str] = None, errors: str = "raise") -> List[Any]:
+    return default_checker().audit_batch(calls, channel, errors)
