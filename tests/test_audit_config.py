@@ -52,7 +52,7 @@ def test_overlay_changes_one_field_and_keeps_the_rest(tmp_path):
     ("call: {hold.duration: {message: '等了{minutes}分钟'}}", "unknown placeholder {minutes}"),
     ("call: {emotion.escalation: {upset: [furious]}}", "unknown emotion label 'furious'"),
     ("call: {interruption: {severity: critical}}", "check 'interruption' field 'severity'"),
-    ("rules: []", "unknown top-level key(s) ['rules']"),
+    ("rules: []", "no 'call' section"),
 ])
 def test_broken_overlay_names_check_and_field(tmp_path, overlay, expected):
     with pytest.raises(AuditConfigError) as err:

@@ -219,7 +219,7 @@ class EmotionEscalation(CheckSettings):
 
 
 class TurnRollup(CheckSettings):
-    placeholders = ("label", "rules")
+    placeholders = ("rules",)
 
 
 # Check id -> settings model. The ids are what findings, `skipped` and score cards name.
@@ -455,9 +455,8 @@ def _load_call(paths: Tuple[str, ...]) -> CallConfig:
     raw = base.get("call")
     for path in paths:
         data = _read_yaml(path)
-        unknown = sorted(set(data) - {"call", "scorecard"})
-        if unknown:
-            raise AuditConfigError(f"{path}: unknown top-level key(s) {unknown}; expected 'call' and/or 'scorecard'")
+        if "call" not in data:
+            raise AuditConfigError(f"{path}: no 'call' section; expected 'call: {{check id: {{field: value}}}}'")
         raw = merge_call(raw or {}, data.get("call"), path)
     where = " + ".join(os.path.basename(p) for p in (DEFAULT_CALL_YAML,) + paths)
     try:

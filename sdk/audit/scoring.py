@@ -1,0 +1,60 @@
+"""Apply a score card to one audited call.
+
+Each item deducts ``points`` per hit, at most ``cap`` in all; a call-level
+finding is counted by the first item that selects it, per-turn findings (by
+rule id) and per-turn labels are counted by every item that selects them. A hit
+on a ``critical`` item fails the call whatever its score.
+"""
+from __future__ import annotations
+
+from typing import List, Sequence, Tuple
+
+from ..results import CheckResult
+from .config import Scorecard
+from .results import CallFinding, ScoreLine
+
+
+def apply_scorecard(card: Scorecard, findings: Sequence[CallFinding], turn_results: Sequence
+                    ) -> Tuple[float, bool, List[CallFinding], List[ScoreLine], List[str]]:
+    """(score, passed, findings with their points, one line per item, critical items hit)."""
+    scored = list(findings)
+    counted = [False] * len(scored)
+    lines: List[ScoreLine] = []
+    critical: List[str] = []
+    deducted = 0.0
+    agent_results = [r for r in turn_results if isinstance(r, CheckResult)]
+    for item in card.items:
+        budget = item.cap if item.cap is not None else float("inf")
+        hits = 0
+        spent = 0.0
+
+        def take() -> float:
+            nonlocal budget, spent
+            pts = min(item.points, budget)
+            budget -= pts
+            spent += pts
+            return pts
+
+        for k, f in enumerate(scored):
+            if not counted[k] and item.selects_check(f.check_id):
+                counted[k] = True
+                hits += 1
+                scored[k] = f.with_points(take(), item.id)
+        if item.rules:
+            for r in agent_results:
+                for f in r.findings:
+                    if item.selects_rule(f.rule_id):
+                        hits += 1
+                        take()
+        if item.labels:
+            for r in agent_results:
+                if r.label in item.labels:
+                    hits += 1
+                    take()
+        if item.critical and hits:
+            critical.append(item.id)
+        deducted += spent
+        lines.append(ScoreLine(item.id, item.name, hits, spent, item.critical))
+    score = round(max(0.0, card.total - deducted), 2)
+    passed = not critical and score >= card.pass_mark
+    return score, passed, scored, lines, critical
