@@ -258,3 +258,41 @@ def test_server_config_is_validated():
     assert ServerConfig.from_env({"CS_QA_SERVER_CONFIG": c.to_env()}) == c
     with pytest.raises(ValueError, match="unknown settings"):
         ServerConfig.from_env({"CS_QA_SERVER_CONFIG": '{"engin": "rules"}'})
+
+
+CALL = {"id": "c-0001", "channel": "phone", "ring_seconds": 12.0, "turns": [
+    {"role": "agent", "text": "您好，星河电力客服中心，工号1023，很高兴为您服务。", "start": 0.4, "end": 4.1},
+    {"role": "customer", "text": "我家停电两天了，怎么还没人来修？", "start": 4.6, "end": 8.0},
+    {"role": "agent", "text": "对不起，请您稍等片刻，好吗？我帮您查一下。", "start": 8.3, "end": 10.9},
+    {"role": "event", "text": "hold", "start": 11.0, "end": 84.0},
+    {"role": "agent", "text": "让您久等了，抢修人员预计下午三点前到达。", "start": 84.5, "end": 89.0}]}
+CHAT = {"id": 7, "channel": "chat", "turns": [{"role": "customer", "text": "在吗"},
+                                             {"role": "agent", "text": "您好，请问有什么可以帮您？", "speaker": "a1"}]}
+
+
+def test_audit_equals_the_sdk(client, rules_checker):
+    r = client.post("/v1/audit", json=CALL)
+    assert r.status_code == 200, r.text
+    assert r.json() == roundtrip(rules_checker.audit(CALL).to_dict())
+    r = client.post("/v1/audit_batch", json={"calls": [CALL, CHAT]})
+    assert r.json() == {"results": [roundtrip(a.to_dict()) for a in rules_checker.audit_batch([CALL, CHAT])]}
+
+
+@pytest.mark.parametrize("path,body,field,says", [
+    ("/v1/audit", {"turns": []}, "turns", "at least 1 item"),
+    ("/v1/audit", {"turns": [{"role": "agent", "text": "  "}]}, "turns.0.text", "needs text"),
+    ("/v1/audit", {"channel": "fax", "turns": [{"role": "agent", "text": "您好"}]}, "channel", "'phone' or 'chat'"),
+    ("/v1/audit", {"turns": [{"role": "agent", "text": "a", "start": 5}, {"role": "agent", "text": "b", "start": 1}]},
+     "turns.1.start", "time order"),
+    ("/v1/audit_batch", {"calls": [CALL, {"turns": [{"role": "boss", "text": "x"}]}]}, "calls.1.turns.0.role",
+     "'agent'"),
+])
+def test_bad_call_is_422_naming_the_field(client, path, body, field, says):
+    r = client.post(path, json=body)
+    assert r.status_code == 422, r.text
+    assert any(e["field"] == field and says in e["msg"] for e in r.json()["detail"]), r.json()
+
+
+def test_audit_batch_over_the_limit_is_413(client):
+    r = client.post("/v1/audit_batch", json={"calls": [CHAT] * 51})
+    assert r.status_code == 413 and "max_batch_items" in r.json()["detail"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from contextlib import asynccontextmanager
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -23,8 +24,9 @@ from .batching import Lanes, MicroBatcher
 from .config import ServerConfig
 from .limits import BodyLimitMiddleware, too_large
 from .metrics import Metrics, MetricsMiddleware, Tracker
-from .schemas import (CheckBatchOut, CheckBatchRequest, CheckOut, CheckRequest, EmotionBatchOut, EmotionBatchRequest,
-                      EmotionOut, EmotionRequest, TooLargeOut, UNION_TAGS, ValidationErrorOut)
+from .schemas import (AuditBatchOut, AuditBatchRequest, CallIn, CheckBatchOut, CheckBatchRequest, CheckOut,
+                      CheckRequest, EmotionBatchOut, EmotionBatchRequest, EmotionOut, EmotionRequest, TooLargeOut,
+                      UNION_TAGS, ValidationErrorOut)
 
 log = logging.getLogger("sdk.server")
 
@@ -70,6 +72,20 @@ def _pydantic_error(e: Dict[str, Any]) -> Dict[str, Any]:
 
 def _sdk_error(exc: Exception, loc: Sequence[Any]) -> Dict[str, Any]:
     return _error(loc, str(exc), "type_error" if isinstance(exc, TypeError) else "value_error")
+
+
+_TURN_FIELD = re.compile(r"\bturn (\d+) field '(\w+)'")
+
+
+def _call_error(exc: Exception, loc: Sequence[Any]) -> Dict[str, Any]:
+    """The audit's error for a call, located at the turn and field it names."""
+    found = _TURN_FIELD.search(str(exc))
+    where = [*loc, "turns", int(found.group(1)), found.group(2)] if found else list(loc)
+    return _sdk_error(exc, where)
+
+
+def _call_dict(call: CallIn) -> Dict[str, Any]:
+    return call.model_dump(exclude_none=True)
 
 
 def checker_info(checker: Any) -> Dict[str, Any]:
@@ -134,6 +150,22 @@ class Service:
     async def emotion_many(self, texts: List[str]) -> bytes:
         self.metrics.batch_size.labels("emotion").observe(len(texts))
         return b'{"results":[' + b",".join(await self.lanes.run(self._emotion_json, texts)) + b"]}"
+
+    def _audit_json(self, calls: List[Dict[str, Any]]) -> List[bytes]:
+        results = self.checker.audit_batch(calls)
+        self.metrics.items.labels("audit").inc(len(results))
+        fell_back = sum(1 for a in results for t in a.turns
+                        if getattr(t, "decided_by", None) is not None and t.decided_by.fell_back)
+        if fell_back:
+            self.metrics.fallbacks.inc(fell_back)
+        return [_dumps(r.to_dict()) for r in results]
+
+    async def audit_one(self, call: Dict[str, Any]) -> bytes:
+        return (await self.lanes.run(self._audit_json, [call]))[0]
+
+    async def audit_many(self, calls: List[Dict[str, Any]]) -> bytes:
+        self.metrics.batch_size.labels("audit").observe(len(calls))
+        return b'{"results":[' + b",".join(await self.lanes.run(self._audit_json, calls)) + b"]}"
 
     async def close(self) -> None:
         await self.check_batcher.close()
@@ -251,11 +283,43 @@ def create_app(config: Optional[ServerConfig] = None, checker: Any = None) -> Fa
         _batch_limit(len(req.texts), config, "texts")
         return _json(await service().emotion_many(list(req.texts)))
 
+    def valid_call(call: CallIn, loc: Sequence[Any]) -> Dict[str, Any]:
+        from ..audit.model import parse_call
+
+        raw = _call_dict(call)
+        try:
+            parse_call(raw)
+        except (TypeError, ValueError) as exc:
+            raise Invalid([_call_error(exc, loc)]) from None
+        return raw
+
+    @app.post("/v1/audit", responses=ERRORS, tags=["audit"],
+              summary="Audit one whole call or chat session: per-turn results, call-level findings, score")
+    async def audit(call: CallIn, request: Request) -> Response:
+        tracker.queued(request.scope)
+        return _json(await service().audit_one(valid_call(call, ("body",))))
+
+    @app.post("/v1/audit_batch", response_model=AuditBatchOut, responses=ERRORS, tags=["audit"],
+              summary="Audit many calls, in order")
+    async def audit_batch(req: AuditBatchRequest, request: Request) -> Response:
+        tracker.queued(request.scope)
+        _batch_limit(len(req.calls), config, "calls")
+        calls, errors = [], []
+        for i, call in enumerate(req.calls):
+            try:
+                calls.append(valid_call(call, ("body", "calls", i)))
+            except Invalid as exc:
+                errors.extend(exc.errors)
+        if errors:
+            raise Invalid(errors)
+        return _json(await service().audit_many(calls))
+
     @app.get("/healthz", tags=["operations"], summary="Engine, model version and manifest hash, rulebook sources")
     async def healthz(request: Request) -> Response:
         tracker.queued(request.scope)
         s = service()
         body = {"status": "ok", "sdk_version": __version__, "pid": os.getpid(), **s.info,
+                "scorecard": config.scorecard or "default",
                 "limits": {"max_body_bytes": config.max_body_bytes, "max_batch_items": config.max_batch_items},
                 "batching": {"wait_ms": config.batch_wait_ms, "max_items": config.micro_batch_max,
                              "lanes": s.lanes.slots}}

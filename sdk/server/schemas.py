@@ -71,13 +71,24 @@ class EmotionBatchRequest(_Strict):
     texts: List[Text]
 
 
-class CallIn(BaseModel):
-    """A call as in the SDK's ``audit`` (id, channel, ring_seconds, turns); checked by the SDK."""
+class CallTurnIn(TurnIn):
+    """A turn of a call; may carry more fields (e.g. ``speaker``), which the audit reads or echoes."""
     model_config = ConfigDict(extra="allow")
+
+
+class CallIn(BaseModel):
+    """A call as in the SDK's ``audit``; fields beyond these are echoed in the result."""
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [{
+        "id": "c-0001", "channel": "phone", "ring_seconds": 12.0, "turns": [
+            {"role": "agent", "text": "您好，星河电力客服中心，工号1023，很高兴为您服务。", "start": 0.4, "end": 4.1},
+            {"role": "customer", "text": "我家停电两天了，怎么还没人来修？", "start": 4.6, "end": 8.0},
+            {"role": "agent", "text": "对不起，请您稍等片刻，好吗？我帮您查一下。", "start": 8.3, "end": 10.9},
+            {"role": "event", "text": "hold", "start": 11.0, "end": 84.0},
+            {"role": "agent", "text": "让您久等了，抢修人员预计下午三点前到达。", "start": 84.5, "end": 89.0}]}]})
     id: Optional[Union[str, int]] = None
     channel: Optional[Literal["phone", "chat"]] = None
     ring_seconds: Seconds = None
-    turns: List[TurnIn] = Field(min_length=1)
+    turns: List[CallTurnIn] = Field(min_length=1)
 
 
 class AuditBatchRequest(_Strict):

@@ -25,6 +25,13 @@ CHECK_COLUMNS: Tuple[Tuple[str, str], ...] = (
     ("engine", "string"), ("decided_by", "string"), ("warnings", "array<string>"), ("needs_review", "boolean"),
     ("error", "string"),
 )
+AUDIT_COLUMNS: Tuple[Tuple[str, str], ...] = (
+    ("score", "double"), ("passed", "boolean"), ("critical", "array<string>"), ("findings", "string"),
+    ("skipped", "string"), ("emotion", "string"), ("turn_results", "string"), ("engine", "string"),
+    ("warnings", "array<string>"), ("error", "string"),
+)
+# Calls per audit_batch call: a call holds many turns.
+AUDIT_CHUNK = 64
 EMOTION_COLUMNS: Tuple[Tuple[str, str], ...] = (
     ("label", "string"), ("scores", "map<string,double>"), ("cues", "string"), ("engine", "string"),
     ("warnings", "array<string>"), ("needs_review", "boolean"), ("error", "string"),
@@ -90,7 +97,8 @@ def _error(exc: BaseException) -> str:
 
 
 def run_rows(items: Sequence[Any], validate: Callable[[Any], Any], run: Callable[[List[Any]], List[Any]],
-             to_columns: Callable[[Any], Dict[str, Any]], columns: Sequence[str]) -> Dict[str, List[Any]]:
+             to_columns: Callable[[Any], Dict[str, Any]], columns: Sequence[str],
+             chunk_size: int = CHUNK) -> Dict[str, List[Any]]:
     """Result columns for ``items``, one value per item: bad items get ``error``, the rest are run in
     chunks; a chunk that fails as a whole (never for bad input) is retried row by row."""
     out: Dict[str, List[Any]] = {name: [None] * len(items) for name in columns}
@@ -108,8 +116,8 @@ def run_rows(items: Sequence[Any], validate: Callable[[Any], Any], run: Callable
             for name, value in to_columns(result).items():
                 out[name][i] = value
 
-    for start in range(0, len(good), CHUNK):
-        chunk = good[start:start + CHUNK]
+    for start in range(0, len(good), chunk_size):
+        chunk = good[start:start + chunk_size]
         try:
             fill(chunk, run([item for _, item in chunk]))
         except Exception:  # noqa: BLE001 - isolate the row that broke it; every other row still gets its result
@@ -139,6 +147,27 @@ def emotion_columns(result) -> Dict[str, Any]:
             "warnings": d["warnings"], "needs_review": getattr(result, "needs_review", None)}
 
 
+def audit_columns(result) -> Dict[str, Any]:
+    d = result.to_dict()
+    return {"score": float(d["score"]), "passed": bool(d["passed"]), "critical": d["critical"],
+            "findings": _dumps(d["findings"]), "skipped": _dumps(d["skipped"]), "emotion": _dumps(d["emotion"]),
+            "turn_results": _dumps(d["turns"]), "engine": d["engine"], "warnings": d["warnings"]}
+
+
+def call_of_row(turns: Any, fields: Dict[str, Any]) -> Dict[str, Any]:
+    """A call dict from a row: its turns (an array of structs, or JSON text as CSV holds it) and the
+    call-level fields that are not null."""
+    if isinstance(turns, str):
+        try:
+            turns = json.loads(turns)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"field 'turns' is a string but not a JSON list of turns ({exc.msg} at character "
+                             f"{exc.pos})") from None
+    if turns is None:
+        raise ValueError("field 'turns' is null; a call needs at least one turn")
+    return {"turns": turns, **{k: v for k, v in fields.items() if v is not None}}
+
+
 # ---------------------------------------------------------------- the per-partition functions (executors)
 
 def _check_partition(spec: CheckerSpec, utterance_col: str, context_col: Optional[str], prefix: str):
@@ -159,6 +188,31 @@ def _emotion_partition(spec: CheckerSpec, text_col: str, prefix: str):
         for pdf in batches:
             cols = run_rows([plain(v) for v in pdf[text_col]], emotion_input, checker.emotion_batch,
                             emotion_columns, [n for n, _ in EMOTION_COLUMNS])
+            yield pdf.assign(**{prefix + name: values for name, values in cols.items()})
+    return run
+
+
+def _audit_partition(spec: CheckerSpec, turns_col: str, field_cols: Dict[str, str], prefix: str):
+    def run(batches: Iterator[Any]) -> Iterator[Any]:
+        from ..audit.model import parse_call
+
+        checker = executor_checker(spec)
+        for pdf in batches:
+            fields = {name: [plain(v) for v in pdf[col]] for name, col in field_cols.items()}
+            calls: List[Any] = []
+            for i, turns in enumerate(pdf[turns_col]):
+                try:
+                    calls.append(call_of_row(plain(turns), {name: values[i] for name, values in fields.items()}))
+                except ValueError as exc:
+                    calls.append(exc)  # reported in this row's error
+
+            def validate(call: Any) -> None:
+                if isinstance(call, Exception):
+                    raise call
+                parse_call(call)
+
+            cols = run_rows(calls, validate, checker.audit_batch, audit_columns, [n for n, _ in AUDIT_COLUMNS],
+                            AUDIT_CHUNK)
             yield pdf.assign(**{prefix + name: values for name, values in cols.items()})
     return run
 
@@ -223,3 +277,20 @@ def emotion(df, text_col: str = "text", *, prefix: str = "", spec: Optional[Chec
     _need(df, text_col, "text")
     schema = _output_schema(df, EMOTION_COLUMNS, prefix)
     return df.mapInPandas(_emotion_partition(_spec(spec, checker_settings), text_col, prefix), schema)
+
+
+def audit(df, turns_col: str = "turns", *, id_col: Optional[str] = "id", channel_col: Optional[str] = "channel",
+          ring_col: Optional[str] = "ring_seconds", prefix: str = "", spec: Optional[CheckerSpec] = None,
+          **checker_settings):
+    """One audited call per row: ``df`` with AUDIT_COLUMNS added (score, passed, critical, findings,
+    skipped, emotion, turn_results as JSON, engine, warnings, error).
+
+    ``turns_col``: an array of turns (struct role/text/start/end), or JSON text of one. The id,
+    channel and ring_seconds columns are read where present. ``checker_settings`` as for
+    ``sdk.Checker`` (``scorecard=`` a QA team's score card, a path every executor can read).
+    """
+    _need(df, turns_col, "turns")
+    field_cols = {name: col for name, col in (("id", id_col), ("channel", channel_col), ("ring_seconds", ring_col))
+                  if col is not None and col in df.columns}
+    schema = _output_schema(df, AUDIT_COLUMNS, prefix)
+    return df.mapInPandas(_audit_partition(_spec(spec, checker_settings), turns_col, field_cols, prefix), schema)

@@ -147,7 +147,7 @@ def run(spark, args: argparse.Namespace):
         error = args.prefix + "error"
         out = out.withColumn(error, F.when(F.col(CORRUPT).isNotNull(), F.concat(
             F.lit("ValueError: the line is not valid JSON: "), F.substring(F.col(CORRUPT), 1, 80))
-        ).otherwise(F.col(error)))
+        ).otherwise(F.col(error))).drop(CORRUPT)  # a column by that name means something else to readers
     return out
 
 
