@@ -213,18 +213,31 @@ def bench_rows(n: int):
 
 
 @pytest.mark.slow
-def test_spark_submit_runs_the_job_unchanged(tmp_path):
+def test_spark_submit_runs_the_job_unchanged_with_a_shipped_model(tmp_path):
+    """The job file under spark-submit, the model directory shipped to executors as an archive."""
+    import tarfile
+
     submit = Path(sys.executable).parent / "spark-submit"
-    if not submit.exists():
-        pytest.skip("spark-submit is not installed next to this Python")
+    model = REPO / "models" / "default"
+    if not submit.exists() or not (model / "manifest.json").is_file():
+        pytest.skip("needs spark-submit next to this Python and the shipped model")
+    pytest.importorskip("onnxruntime")
+    archive = tmp_path / "model.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for f in model.iterdir():
+            tar.add(f, arcname=f.name)
     src = jsonl(tmp_path / "in.jsonl", [{"id": "a", "utterance": "喂，说话呀！"}, {"id": "b", "utterance": ""}])
     env = {**os.environ, "PYTHONPATH": str(REPO), "PYSPARK_PYTHON": sys.executable,
            "PYSPARK_DRIVER_PYTHON": sys.executable}
     p = subprocess.run([str(submit), "--master", "local[2]", "--conf", "spark.ui.enabled=false",
-                        str(REPO / "sdk" / "spark" / "__main__.py"), "check", "--input", str(src),
-                        "--output", str(tmp_path / "out"), "--engine", "rules"],
+                        "--archives", f"{archive}#shipped_model", str(REPO / "sdk" / "spark" / "__main__.py"),
+                        "check", "--input", str(src), "--output", str(tmp_path / "out"), "--engine", "onnx",
+                        "--model-dir", "shipped_model"],
                        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
     assert p.returncode == 0, p.stderr[-3000:]
     # spark-submit hands the driver's stderr to its own stdout
     summary = [line for line in (p.stdout + p.stderr).splitlines() if line.startswith("sdk.spark check:")]
     assert summary and "2 rows written" in summary[0] and "1 with an error" in summary[0], p.stderr[-3000:]
+    rows = [json.loads(line) for f in sorted((tmp_path / "out").glob("part-*.json"))
+            for line in f.read_text(encoding="utf-8").splitlines()]
+    assert [(r["id"], r["engine"], r["label"]) for r in rows] == [("a", "onnx", "non_compliant"), ("b", None, None)]

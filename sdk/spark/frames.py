@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
@@ -53,11 +54,25 @@ class CheckerSpec:
     def build(self):
         from ..checker import Checker
 
-        kwargs: Dict[str, Any] = {"engine": self.engine, "model_dir": self.model_dir,
-                                  "rulebook": list(self.rulebook) or None, "threads": self.threads}
+        kwargs: Dict[str, Any] = {"engine": self.engine, "model_dir": shipped(self.model_dir),
+                                  "rulebook": [shipped(p) for p in self.rulebook] or None, "threads": self.threads}
         if self.scorecard is not None:
-            kwargs["scorecard"] = self.scorecard
+            kwargs["scorecard"] = shipped(self.scorecard)
         return Checker(**kwargs)
+
+
+def shipped(path: Optional[str]) -> Optional[str]:
+    """``path`` as this executor sees it: as given where it exists, else the file or archive that
+    spark-submit shipped under that name (``--files rules.yaml``, ``--archives model.tar.gz#model``)."""
+    if path is None or os.path.exists(path):
+        return path
+    try:
+        from pyspark import SparkFiles
+
+        local = SparkFiles.get(path)
+    except Exception:  # noqa: BLE001 - not inside Spark, or nothing shipped: the Checker names the missing path
+        return path
+    return local if os.path.exists(local) else path
 
 
 _CHECKERS: Dict[CheckerSpec, Any] = {}
