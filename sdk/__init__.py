@@ -11,9 +11,11 @@ from .context import Turn
 from .engines.base import ModelUnavailable
 from .labels import COMPLIANCE_LABELS, EMOTION_LABELS
 from .results import CheckResult, DecidedBy, EmotionResult, Finding
+from .rulebook.schema import RulebookError
 
 __version__ = "0.1.0"
 __all__ = [
-    "Checker", "audit", "audit_batch", "check", "check_batch", "emotion", "emotion_batch", "CheckResult", "EmotionResult", "Finding",
-    "DecidedBy", "Turn", "ModelUnavailable", "COMPLIANCE_LABELS", "EMOTION_LABELS", "__version__",
+    "Checker", "audit", "audit_batch", "check", "check_batch", "emotion", "emotion_batch", "CheckResult",
+    "EmotionResult", "Finding", "DecidedBy", "Turn", "ModelUnavailable", "RulebookError", "COMPLIANCE_LABELS",
+    "EMOTION_LABELS", "__version__",
 ]

@@ -210,8 +210,9 @@ class TaskModel:
     """
 
     def __init__(self, session, tokenizer, labels: Sequence[str], max_len: int, pair: bool, task: str,
-                 batch_size: int = DEFAULT_BATCH_SIZE, pool: Optional[WorkerPool] = None):
+                 batch_size: int = DEFAULT_BATCH_SIZE, pool: Optional[WorkerPool] = None, input_format: str = "raw"):
         self.session, self.tokenizer, self.max_len, self.pair = session, tokenizer, max_len, pair
+        self.input_format = input_format  # how texts and contexts become model input (sdk.dialogue)
         self.labels = tuple(labels)
         self.batch_size = batch_size
         self.pool = pool
@@ -225,9 +226,12 @@ class TaskModel:
         """Logits in the SDK's canonical label order, plus truncation notes per item."""
         import numpy as np
 
+        from ..dialogue import model_inputs
+
         if self.pair and contexts is None:
             contexts = [None] * len(texts)
-        encoded = encode(self.tokenizer, texts, contexts if self.pair else None, self.max_len)
+        texts, contexts = model_inputs(texts, contexts if self.pair else None, self.input_format)
+        encoded = encode(self.tokenizer, texts, contexts, self.max_len)
         logits = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
         # Smaller batches when there are few items, so every worker gets one (8 and 16 cost the same per item).
         size = max(1, min(self.batch_size, math.ceil(len(texts) / self.workers)))
@@ -279,8 +283,9 @@ class OnnxEngine(Engine):
         self.models: Dict[str, TaskModel] = {}
         for task, spec in self.manifest.tasks.items():
             session = make_session(self.model_dir / spec.file, 1)
+            input_format = self.manifest.data["tasks"][task].get("input_format", "raw")
             self.models[task] = TaskModel(session, tokenizer, spec.labels, spec.max_len, spec.inputs == "pair",
-                                          task, batch_size, pool=self.pool)
+                                          task, batch_size, pool=self.pool, input_format=input_format)
         self.ensemble = load_ensemble(self.manifest, self.models)
 
     def task_proba(self, task: str, texts: Sequence[str], contexts=None):
@@ -288,8 +293,10 @@ class OnnxEngine(Engine):
         n-gram ensemble member where ``training.ensemble`` chose a weight > 0 on dev."""
         probs, notes = self.model(task).predict_proba(texts, contexts)
         if task in self.ensemble:
-            member, weight = self.ensemble[task]
-            rows = [(c or "", t) for c, t in zip(contexts, texts)] if contexts is not None else [(t,) for t in texts]
+            from ..dialogue import ngram_rows
+
+            member, weight, encoding = self.ensemble[task]
+            rows = ngram_rows(texts, contexts, encoding)
             probs = (1 - weight) * probs + weight * member.predict_proba_in(rows, CANONICAL[task])
         return probs, notes
 
@@ -302,7 +309,8 @@ class OnnxEngine(Engine):
     def verdict_batch(self, items: Sequence[CheckInput]) -> List[Verdict]:
         if not items:
             return []
-        probs, notes = self.task_proba("compliance", [i.utterance for i in items], [i.context_text for i in items])
+        # The parsed context (all preceding turns); each model's input format reads what it needs.
+        probs, notes = self.task_proba("compliance", [i.utterance for i in items], [i.parsed for i in items])
         results = []
         for row, note in zip(probs, notes):
             scores = {label: float(p) for label, p in zip(COMPLIANCE_LABELS, row)}
@@ -322,7 +330,7 @@ class OnnxEngine(Engine):
 
 
 def load_ensemble(manifest, models: Dict[str, TaskModel]) -> Dict[str, tuple]:
-    """task -> (NgramModel, weight) for the manifest's ensemble members with a weight > 0.
+    """task -> (NgramModel, weight, row encoding) for the manifest's ensemble members with a weight > 0.
 
     The member files must be listed (so hash-verified) in the manifest; a broken member makes the
     whole model unavailable rather than silently changing what the SDK predicts.
@@ -341,8 +349,14 @@ def load_ensemble(manifest, models: Dict[str, TaskModel]) -> Dict[str, tuple]:
             if stem + suffix not in manifest.data["files"]:
                 raise ModelUnavailable(f"ensemble member file {manifest.model_dir / (stem + suffix)} is not listed "
                                        "(with its sha256) in manifest.json")
+        from ..dialogue import NGRAM_ENCODINGS
+
+        encoding = member.get("encoding", "pair")  # how rows are built (sdk.dialogue.ngram_rows)
+        if encoding not in NGRAM_ENCODINGS:
+            raise ModelUnavailable(f"manifest ensemble entry for {task!r} has encoding {encoding!r}; expected one "
+                                   f"of {', '.join(NGRAM_ENCODINGS)}")
         try:
-            out[task] = (NgramModel(manifest.model_dir / stem), float(weight))
+            out[task] = (NgramModel(manifest.model_dir / stem), float(weight), encoding)
         except (OSError, ValueError, KeyError) as exc:
             raise ModelUnavailable(f"cannot read ensemble member {manifest.model_dir / stem}: {exc}") from exc
         if set(out[task][0].labels) != set(CANONICAL[task]):

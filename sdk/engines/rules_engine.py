@@ -19,17 +19,16 @@ from __future__ import annotations
 
 import os
 import re
-from functools import lru_cache
-from typing import Dict, FrozenSet, List, Optional, Sequence, Tuple
+from typing import Any, Dict, FrozenSet, Iterator, List, Optional, Sequence, Tuple
 
 from ..context import Context, ContextInput, parse_context
 from ..labels import EMOTION_LABELS
-from ..normalize import Normalized, normalize, to_simplified_halfwidth
+from ..normalize import Normalized, normalize
+from ..rulebook import EmotionLexicon
 from ..result_builder import rule_scores
 from ..results import BY_RULES, CheckResult, EmotionResult, Finding
 from .base import CheckInput, Engine, Verdict
 
-_LEXICON_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "lexicons")
 
 
 class RulesEngine(Engine):
@@ -47,9 +46,12 @@ class RulesEngine(Engine):
         self.rulebook = rulebook
         self._forbidden = tuple(r for r in rulebook.rules if r.kind == "forbidden")
         self._required = tuple(r for r in rulebook.rules if r.kind == "required")
-        _emotion_lexicon()  # load the cue lists now, not on the first call
+        if rulebook.emotion is None:
+            raise ValueError("the rulebook has no 'emotion' section; the rules engine needs its cue lists")
+        self._emotion_finder = _emotion_finder(rulebook.emotion)  # built now, not on the first call
+        self._emotion_cache: Dict[str, EmotionResult] = {}
         self._cue_cache: Dict[Tuple[str, str], FrozenSet[str]] = {}
-        self._advisory = frozenset(r.id for r in rulebook.rules if r.advisory) | {"greeting.company_name"}
+        self._advisory = frozenset(r.id for r in rulebook.rules if r.advisory)
         # One Aho–Corasick pass finds which rules can match at all (their anchors).
         anchors: Dict[str, List[int]] = {}
         # key of branch b of forbidden rule i: i * _BRANCH_SLOTS + b
@@ -82,7 +84,7 @@ class RulesEngine(Engine):
 
     def context_emotions(self, contexts: Sequence[Context]) -> List[EmotionResult]:
         # the context's words were normalised once when it was parsed; reuse them
-        return [_fresh(_emotion_of(c.words_normalized or normalize(c.words))) for c in contexts]
+        return [_fresh(self._emotion_of(c.words_normalized or normalize(c.words))) for c in contexts]
 
     def check_one(self, utterance: str, context: ContextInput = None) -> CheckResult:
         """The finished result for one utterance (a convenience over ``check_batch``)."""
@@ -111,7 +113,7 @@ class RulesEngine(Engine):
             start, end = norm.span(*hit)
             findings.append(Finding(
                 rule_id=rule.id, label=_finding_label(rule), start=start, end=end, text=utterance[start:end],
-                source="rules", message=rule.message, severity=rule.severity,
+                source="rules", message=_fill(rule.message, company) or "", severity=rule.severity,
                 suggestion=_fill(rule.suggestion, company), binding=rule.binding,
             ))
 
@@ -131,16 +133,11 @@ class RulesEngine(Engine):
                 continue
             findings.append(Finding(
                 rule_id=rule.id, label=_finding_label(rule), start=None, end=None, text=None, source="rules",
-                message=rule.message, severity=rule.severity, suggestion=_fill(rule.suggestion, company),
+                message=_fill(rule.message, company) or "", severity=rule.severity,
+                suggestion=_fill(rule.suggestion, company),
                 binding=rule.binding,
             ))
 
-        if self.rulebook.company_name and "greeting" in cues and company not in text:
-            findings.append(Finding(
-                rule_id="greeting.company_name", label="standard", start=None, end=None, text=None,
-                source="rules", message=f"开头语应报出公司名称“{company}”", severity="low",
-                suggestion=f"您好，{company}，我是客服人员XXX，很高兴为您服务，请问有什么可以帮您？",
-            ))
         label, scores = rule_scores([f for f in findings if f.rule_id not in self._advisory])
         return Verdict(label=label, scores=scores, engine=self.name, findings=findings, by=BY_RULES)
 
@@ -207,7 +204,18 @@ class RulesEngine(Engine):
 
     # ------------------------------------------------------------- emotion
     def emotion_one(self, text: str) -> EmotionResult:
-        return _fresh(_emotion_of(normalize(text)))
+        return _fresh(self._emotion_of(normalize(text)))
+
+    def _emotion_of(self, norm: Normalized) -> EmotionResult:
+        # Customer turns repeat (a batch of candidate replies to one turn), so each text's emotion is
+        # computed once and kept; callers get a fresh copy.
+        result = self._emotion_cache.get(norm.original)
+        if result is None:
+            if len(self._emotion_cache) >= _EMOTION_CACHE_SIZE:
+                self._emotion_cache.clear()
+            assert self.rulebook.emotion is not None
+            result = self._emotion_cache[norm.original] = _emotion(self.rulebook.emotion, self._emotion_finder, norm)
+        return result
 
 
 def _fresh(cached: EmotionResult) -> EmotionResult:
@@ -285,72 +293,28 @@ _CUE_CACHE_SIZE = 4096
 
 
 # ---------------------------------------------------------------------------
-# Emotion by cue phrases
+# Emotion by cue phrases (the lists and weights are the rulebook's `emotion:` section)
 # ---------------------------------------------------------------------------
-_EMOTION_FILES = {
-    "angry": ("emotion_angry.txt", "profanity_zh.txt"),
-    "dissatisfied": ("emotion_dissatisfied.txt",),
-    "anxious": ("emotion_anxious.txt",),
-    "satisfied": ("emotion_satisfied.txt",),
-}
-# A negator right before a cue flips or cancels it ("不满意", "不着急").
-_NEGATOR_RE = re.compile(r"(不|没|没有|别|不用|不要|无需|并不|不太|不是很)$")
-_FLIP = {"satisfied": "dissatisfied", "anxious": None, "angry": None, "dissatisfied": None}
-_NEUTRAL_BASE = 1.0
-
-
-_EMOTION_CACHE: Dict[str, EmotionResult] = {}
 _EMOTION_CACHE_SIZE = 4096
+Finder = Tuple[str, Any]
 
 
-def _emotion_of(norm: Normalized) -> EmotionResult:
-    # Customer turns repeat (a batch of candidate replies to one turn), so each text's emotion is
-    # computed once and kept; callers get a fresh copy.
-    result = _EMOTION_CACHE.get(norm.original)
-    if result is None:
-        if len(_EMOTION_CACHE) >= _EMOTION_CACHE_SIZE:
-            _EMOTION_CACHE.clear()
-        result = _EMOTION_CACHE[norm.original] = _emotion(_emotion_lexicon(), norm)
-    return result
-
-
-def _read_lexicon(name: str) -> List[Tuple[str, float]]:
-    out = []
-    with open(os.path.join(_LEXICON_DIR, name), encoding="utf-8") as fh:
-        for line in fh:
-            line = line.strip()
-            if not line or line.startswith("#"):
-                continue
-            word, _, weight = line.partition("\t")
-            out.append((to_simplified_halfwidth(word.strip()), float(weight) if weight else 1.0))
-    return out
-
-
-@lru_cache(maxsize=1)
-def _emotion_lexicon():
-    """(automaton or regex, {cue: [(label, weight)]})."""
-    table: Dict[str, List[Tuple[str, float]]] = {}
-    for label, files in _EMOTION_FILES.items():
-        for name in files:
-            for word, weight in _read_lexicon(name):
-                if name.startswith("profanity"):
-                    weight = 2.5  # swearing at the agent is the clearest sign of anger
-                table.setdefault(word, []).append((label, weight))
+def _emotion_finder(lexicon: EmotionLexicon) -> Finder:
+    """An Aho–Corasick automaton over every cue (or, without pyahocorasick, one regex)."""
     try:
         import ahocorasick
 
         automaton = ahocorasick.Automaton()
-        for word in table:
+        for word in lexicon.table:
             automaton.add_word(word, word)
         automaton.make_automaton()
-        finder = ("ac", automaton)
+        return ("ac", automaton)
     except ImportError:  # the pure-regex path gives the same matches, only slower
-        words = sorted(table, key=len, reverse=True)
-        finder = ("re", re.compile("|".join(re.escape(w) for w in words)))
-    return finder, table
+        words = sorted(lexicon.table, key=len, reverse=True)
+        return ("re", re.compile("|".join(re.escape(w) for w in words)))
 
 
-def _emotion_hits(finder, text: str):
+def _emotion_hits(finder: Finder, text: str) -> Iterator[Tuple[int, int, str]]:
     kind, obj = finder
     if kind == "ac":
         for end, word in obj.iter(text):
@@ -360,11 +324,11 @@ def _emotion_hits(finder, text: str):
             yield m.start(), m.end(), m.group()
 
 
-def _emotion(lexicon, norm) -> EmotionResult:
-    finder, table = lexicon
+def _emotion(lexicon: EmotionLexicon, finder: Finder, norm: Normalized) -> EmotionResult:
+    table = lexicon.table
     text = norm.text
     raw = {label: 0.0 for label in EMOTION_LABELS}
-    raw["neutral"] = _NEUTRAL_BASE
+    raw["neutral"] = lexicon.neutral_base
     cues: List[Finding] = []
     taken: List[Tuple[int, int]] = []
     # longest cues first, so "不满意" is not also counted as "满意"
@@ -373,11 +337,11 @@ def _emotion(lexicon, norm) -> EmotionResult:
         if any(s < te and ts < e for ts, te in taken):
             continue
         taken.append((s, e))
-        negated = _NEGATOR_RE.search(text, max(0, s - 4), s) is not None
+        negated = lexicon.negators is not None and lexicon.negators.search(text, max(0, s - 4), s) is not None
         for label, weight in table[word]:
-            target = label
+            target: Optional[str] = label
             if negated:
-                target = _FLIP[label]
+                target = lexicon.negated.get(label)
                 if target is None:
                     continue
             raw[target] += weight
@@ -387,11 +351,11 @@ def _emotion(lexicon, norm) -> EmotionResult:
                                 message=f"情绪线索：{word}", severity="low"))
     bangs = text.count("!")
     if bangs and (raw["angry"] or raw["dissatisfied"]):
-        boost = 0.5 * min(bangs, 3)
+        boost = lexicon.exclamation_boost * min(bangs, 3)
         raw["angry" if raw["angry"] >= raw["dissatisfied"] else "dissatisfied"] += boost
     if raw["angry"] and raw["dissatisfied"]:
         # anger subsumes complaint words in the same utterance
-        raw["angry"] += 0.5 * raw["dissatisfied"]
+        raw["angry"] += lexicon.anger_absorbs * raw["dissatisfied"]
     total = sum(raw.values())
     # sharpen: the strongest cue should dominate but keep some mass elsewhere
     sharp = {k: (v / total) ** 2 for k, v in raw.items()}
