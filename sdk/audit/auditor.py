@@ -11,8 +11,10 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import dataclasses
 
+from ..context import Turn as ContextTurn
+from ..dialogue import MAX_CONTEXT_TURNS
 from ..engines.base import CheckInput
-from ..records import check_input
+from ..records import MAX_CHARS, check_input
 from ..result_builder import build_check_result
 from ..results import CheckResult, EmotionResult
 from .checks import CHECKS, Skip
@@ -22,9 +24,9 @@ from .results import AuditResult, CallEmotion, CallFinding, SkippedCheck
 from .scoring import apply_scorecard
 from .view import CallView, Patterns, build_view
 
-# How many turns before an agent turn its context carries at most (what an agent turn answers is
-# recent; a bounded window keeps a 10,000-turn call linear).
-CONTEXT_TURNS = 12
+# How many turns before an agent turn its context carries at most: as many as the models read
+# (what an agent turn answers is recent; a bounded window keeps a 10,000-turn call linear).
+CONTEXT_TURNS = MAX_CONTEXT_TURNS
 _SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2}
 _ROLLUP_LABELS = ("non_compliant", "missing_apology", "missing_thanks")
 
@@ -85,7 +87,11 @@ class Auditor:
             contexts = _contexts(view)
             for t in view.call.turns:
                 if t.role == "agent":
-                    items.append(check_input(t.text, contexts.get(t.index), f"call {view.call.id!r} turn {t.index}"))
+                    ctx = contexts.get(t.index)
+                    if len(t.text) <= MAX_CHARS and all(len(c.text) <= MAX_CHARS for c in ctx or ()):
+                        items.append(CheckInput(t.text, ctx))  # validated by parse_call: no second pass
+                    else:  # over-long text: truncated, with the note in the result's warnings
+                        items.append(check_input(t.text, ctx, f"call {view.call.id!r} turn {t.index}"))
                     where_check.append((k, t.index))
                 elif t.role == "customer" and not view.is_silence(t):
                     texts.setdefault(t.text)
@@ -184,7 +190,7 @@ def _event_note(view: CallView, index: int) -> Optional[str]:
 _TIMES_ZH = {2: "两", 3: "三", 4: "四", 5: "五"}
 
 
-def _contexts(view: CallView) -> Dict[int, Optional[List[Dict[str, str]]]]:
+def _contexts(view: CallView) -> Dict[int, Optional[List[ContextTurn]]]:
     """The context of every agent turn: the turns before it (at most CONTEXT_TURNS, oldest first;
     events written as notes the checks and models read), plus what the call's timing shows
     (a late answer, an announced wait, a silent caller) as event turns just before it."""
@@ -200,17 +206,20 @@ def _contexts(view: CallView) -> Dict[int, Optional[List[Dict[str, str]]]]:
             if t.role == "agent":
                 prompts_before[t.index] = asked
                 asked += view.rx.search("silent_call.procedure", "prompt", t.norm)
-    out: Dict[int, Optional[List[Dict[str, str]]]] = {}
+    out: Dict[int, Optional[List[ContextTurn]]] = {}
+    # One context turn object per call turn, shared by the windows that include it.
+    shared: Dict[int, Optional[ContextTurn]] = {}
+    for u in turns:
+        if u.role == "event":
+            shared[u.index] = ContextTurn("event", notes[u.index]) if notes.get(u.index) else None
+        elif not view.is_silence(u):
+            shared[u.index] = ContextTurn(u.role, u.text)
+        else:
+            shared[u.index] = None
     for t in turns:
         if t.role != "agent":
             continue
-        ctx: List[Dict[str, str]] = []
-        for u in turns[max(0, t.index - CONTEXT_TURNS):t.index]:
-            if u.role == "event":
-                if notes.get(u.index):
-                    ctx.append({"role": "event", "text": notes[u.index]})
-            elif not view.is_silence(u):
-                ctx.append({"role": u.role, "text": u.text})
+        ctx = [c for c in (shared[i] for i in range(max(0, t.index - CONTEXT_TURNS), t.index)) if c is not None]
         extra: List[str] = []
         if t.index == first_agent and late:
             extra.append(f"电话响了{view.rings}声才接起")
@@ -220,7 +229,7 @@ def _contexts(view: CallView) -> Dict[int, Optional[List[Dict[str, str]]]]:
         wait = waits.get(t.index)
         if wait is not None:
             extra.append(f"客户已等待{_waited(wait.seconds)}" if wait.seconds is not None else "客户等待中")
-        ctx.extend({"role": "event", "text": e} for e in extra)
+        ctx.extend(ContextTurn("event", e) for e in extra)
         out[t.index] = ctx or None
     return out
 
