@@ -124,16 +124,31 @@ def test_to_dict_is_json_ready(checker):
 
 
 def test_company_overlay_changes_a_threshold(tmp_path):
+    # the rulebook overlay carries the call: section, merged field by field into the defaults
     path = tmp_path / "co.yaml"
-    path.write_text("call:\n  hold.duration: {max_seconds: 20}\n", encoding="utf-8")
-    from sdk.audit.auditor import build_auditor
-    from sdk.audit.config import load_call_config
-
-    checker = sdk.Checker(engine="rules")
-    auditor = build_auditor(checker)
-    auditor.config = load_call_config(path)
-    a = auditor.audit(CLEAN_PHONE)
+    path.write_text("company_name: 星河电力\ncall:\n  hold.duration: {max_seconds: 20}\n", encoding="utf-8")
+    a = sdk.Checker(engine="rules", rulebook=path).audit(CLEAN_PHONE)
     assert [f.check_id for f in a.findings] == ["hold.duration"]
+    assert "超过20秒" in a.findings[0].message
+
+
+def test_overlay_scorecard_section_and_company_name_in_wording(tmp_path):
+    path = tmp_path / "co.yaml"
+    path.write_text("company_name: 星河电力\nscorecard:\n  name: 公司评分表\n  pass_mark: 90\n  items:\n"
+                    "    - {id: open, name: 开头, checks: ['greeting.*'], points: 15}\n", encoding="utf-8")
+    a = sdk.Checker(engine="rules", rulebook=path).audit(variant(CLEAN_PHONE, {0: {"text": "电力客服，请讲。"}}))
+    assert a.scorecard == "公司评分表" and a.score == 85 and not a.passed
+    assert "星河电力" in a.findings[0].suggestion
+
+
+def test_broken_call_section_in_an_overlay_fails_at_load(tmp_path):
+    from sdk.rulebook import RulebookError
+
+    path = tmp_path / "co.yaml"
+    path.write_text("call:\n  hold.duration: {max_seconds: -5}\n  speech_rate: {min_cps: 9}\n", encoding="utf-8")
+    with pytest.raises(RulebookError) as err:
+        sdk.Checker(engine="rules", rulebook=path)
+    assert "hold.duration" in str(err.value) and "speech_rate" in str(err.value)
 
 
 def test_custom_scorecard(tmp_path):

@@ -254,18 +254,19 @@ def load_checker_scorecard(path, rulebook=None) -> Scorecard:
 
 
 def build_auditor(checker, rulebook=None, scorecard=None) -> Auditor:
-    """The Auditor of a Checker: thresholds from the default ``call:`` section plus the ``call:``
-    sections of the rulebook overlays, the score card from ``scorecard`` (a path, a Scorecard,
-    or None for the default), lexicons and company name from the rulebook."""
-    import os
-
+    """The Auditor of a Checker. Thresholds: the rulebook's ``call:`` section (overlays merged into
+    the defaults of sdk/rules/call.yaml), else those defaults. Score card: ``scorecard`` (a path or a
+    Scorecard), else an overlay's ``scorecard:`` section, else the default card. Lexicons and the
+    company name come from the rulebook."""
     from ..rulebook import load_rulebook
-    from .config import _read_yaml, load_call_config, load_scorecard
+    from .config import load_call_config, load_scorecard
 
-    paths = [rulebook] if isinstance(rulebook, (str, os.PathLike)) else list(rulebook or ())
-    book = load_rulebook(paths or None)
-    overlays = [p for p in paths if "call" in _read_yaml(os.fspath(p))]
-    config = load_call_config(overlays)
-    card = scorecard if isinstance(scorecard, Scorecard) else load_scorecard(
-        scorecard, rule_ids=[r.id for r in book.rules])
+    book = load_rulebook(rulebook)
+    config = getattr(book, "call", None) or load_call_config()
+    if isinstance(scorecard, Scorecard):
+        card = scorecard
+    elif scorecard is not None:
+        card = load_scorecard(scorecard, rule_ids=[r.id for r in book.rules])
+    else:
+        card = getattr(book, "scorecard", None) or load_scorecard()
     return Auditor(checker, config, card, book.lexicons, book.company_name)
