@@ -13,7 +13,8 @@ from typing import Any, Iterable, List, Optional, Sequence, Tuple, Union
 from .context import ContextInput, parse_context
 from .engines.base import Engine, ModelUnavailable
 from .labels import ENGINES
-from .records import MAX_CHARS, CheckItem, check_input, coerce_check_item, emotion_input
+from .bounded_repr import short_repr
+from .records import MAX_CHARS, CheckItem, batch_items, check_input, coerce_check_item, emotion_input
 from .result_builder import check_results, finish_emotion
 from .results import CheckResult, EmotionResult
 
@@ -27,6 +28,11 @@ def customer_words(context: ContextInput) -> Optional[str]:
     parsed = parse_context(context)
     return (parsed.words or None) if parsed is not None else None
 
+
+# A batch reaches the engine this many items at a time, so its working memory (token ids, activations)
+# stays bounded however long the batch is; every item's result is computed on its own, so the chunk
+# size changes no result.
+CHUNK = 256
 
 PathLike = Union[str, Path]
 RulebookPaths = Union[PathLike, Sequence[PathLike], None]
@@ -75,9 +81,9 @@ class Checker:
                  rulebook: RulebookPaths = None, threads: Optional[int] = None,
                  scorecard: Optional[PathLike] = None) -> None:
         if engine not in ENGINES:
-            raise ValueError(f"engine must be one of {', '.join(map(repr, ENGINES))}, got {engine!r}")
+            raise ValueError(f"engine must be one of {', '.join(map(repr, ENGINES))}, got {short_repr(engine)}")
         if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
-            raise ValueError(f"threads must be a positive int or None, got {threads!r}")
+            raise ValueError(f"threads must be a positive int or None, got {short_repr(threads)}")
         self.requested_engine = engine
         self._engine, self.fell_back = _build_engine(engine, model_dir, rulebook, threads)
         self._rulebook: RulebookPaths = rulebook
@@ -99,23 +105,24 @@ class Checker:
         return check_results(self._engine, [check_input(utterance, context)], self.fell_back)[0]
 
     def check_batch(self, items: Iterable[CheckItem]) -> List[CheckResult]:
-        if isinstance(items, (str, bytes)):
-            raise TypeError("check_batch takes a list of utterances, got a single "
-                            f"{type(items).__name__}; use check() for one utterance")
-        inputs = [coerce_check_item(item, i) for i, item in enumerate(items)]
-        return check_results(self._engine, inputs, self.fell_back)
+        inputs = [coerce_check_item(item, i) for i, item in enumerate(batch_items(items, "check_batch", "check"))]
+        out: List[CheckResult] = []
+        for start in range(0, len(inputs), CHUNK):
+            out.extend(check_results(self._engine, inputs[start:start + CHUNK], self.fell_back))
+        return out
 
     def emotion(self, text: str) -> EmotionResult:
         emotion_input(text, "text")  # a bad single text is named "text", not "item 0"
         return self.emotion_batch([text])[0]
 
     def emotion_batch(self, texts: Iterable[str]) -> List[EmotionResult]:
-        if isinstance(texts, (str, bytes)):
-            raise TypeError("emotion_batch takes a list of texts, got a single "
-                            f"{type(texts).__name__}; use emotion() for one text")
-        clean = [emotion_input(text, f"item {i}") for i, text in enumerate(texts)]
-        results = self._engine.emotion_batch([text for text, _ in clean]) if clean else []
-        return [finish_emotion(result, notes, self.fell_back) for result, (_, notes) in zip(results, clean)]
+        clean = [emotion_input(text, f"item {i}") for i, text in enumerate(batch_items(texts, "emotion_batch", "emotion"))]
+        out: List[EmotionResult] = []
+        for start in range(0, len(clean), CHUNK):
+            chunk = clean[start:start + CHUNK]
+            results = self._engine.emotion_batch([text for text, _ in chunk])
+            out.extend(finish_emotion(result, notes, self.fell_back) for result, (_, notes) in zip(results, chunk))
+        return out
 
     def audit(self, call: Any, channel: Optional[str] = None) -> Any:
         """Audit a whole call or chat session (../shared/API.md "Whole conversations")."""

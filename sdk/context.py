@@ -13,10 +13,12 @@ turn list stays available for dialogue-aware models.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
+from .bounded_repr import short_repr
 from .normalize import Normalized, normalize, strip_events, to_simplified_halfwidth
 
 ROLES = ("customer", "agent", "event")
@@ -87,17 +89,23 @@ def parse_context(value: ContextInput) -> Optional[Context]:
     if value is None or isinstance(value, Context):
         return value
     if isinstance(value, str):
+        value = str.__str__(value)  # a str subclass is read as its characters
         if not value.strip():
             return None
         events, words = strip_events(value)
         return Context(turns=_turns_of_string(events, words), source=value, events=events, words=words)
     if isinstance(value, (bytes, bytearray)) or not isinstance(value, (list, tuple)):
-        raise TypeError(f"context must be a str, a list of turns or None, got {type(value).__name__}: {value!r:.60}")
-    turns = tuple(_coerce_turn(t, i) for i, t in enumerate(value))
+        raise TypeError(f"context must be a str, a list of turns or None, got {short_repr(value)}")
+    turns = tuple(coerce_turn(t, i) for i, t in enumerate(value))
     if not turns:
         return None
+    from .dialogue import derived_events
+
     recent = _recent(turns)
+    # Recent events, then what earlier turns imply (a wait the agent asked for, data the customer
+    # supplied as asked: LABELS.md section 3), so rules and models see them like written events.
     events = "".join(f"[{_event_text(t)}]" for t in recent if t.role == "event")
+    events += "".join(f"[{e}]" for e in derived_events(turns))
     words = " ".join(t.text.strip() for t in recent if t.role == "customer" and t.text.strip())
     return Context(turns=turns, source=turns, events=events, words=words)
 
@@ -134,26 +142,39 @@ def _event_text(turn: Turn) -> str:
     return text
 
 
-def _coerce_turn(value: Any, index: int) -> Turn:
+def coerce_turn(value: Any, index: int) -> Turn:
     where = f"context turn {index}"
     if isinstance(value, Turn):
         raw: Mapping[str, Any] = value.to_dict()
     elif isinstance(value, Mapping):
         raw = value
     else:
-        raise ValueError(f"{where} must be a dict with 'role' and 'text', got {type(value).__name__}: {value!r:.60}")
+        raise ValueError(f"{where} must be a dict with 'role' and 'text', got {short_repr(value)}")
     role = raw.get("role")
     if role not in ROLES:
-        raise ValueError(f"{where} field 'role' must be one of {', '.join(ROLES)}, got {role!r}")
+        raise ValueError(f"{where} field 'role' must be one of {', '.join(ROLES)}, got {short_repr(role)}")
     text = raw.get("text")
     if not isinstance(text, str):
-        raise ValueError(f"{where} field 'text' must be a str, got {type(text).__name__}: {text!r:.60}")
+        raise ValueError(f"{where} field 'text' must be a str, got {short_repr(text)}")
+    text = str.__str__(text)
     times = []
     for name in ("start", "end"):
         t = raw.get(name)
-        if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float)) or t != t or t < 0):
-            raise ValueError(f"{where} field {name!r} must be a non-negative number of seconds or None, got {t!r}")
-        times.append(None if t is None else float(t))
+        seconds = _seconds(t)
+        if t is not None and seconds is None:
+            raise ValueError(f"{where} field {name!r} must be a non-negative number of seconds or None, got {short_repr(t)}")
+        times.append(seconds)
     if times[0] is not None and times[1] is not None and times[1] < times[0]:
         raise ValueError(f"{where} field 'end' ({times[1]}) is before 'start' ({times[0]})")
     return Turn(role, text, times[0], times[1])
+
+
+def _seconds(value: Any) -> Optional[float]:
+    """``value`` as a finite, non-negative float; None when it is not one (or is None)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        seconds = float(value)
+    except OverflowError:  # an int too large for a float
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None

@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Mapping, Optional, TextIO, Tuple, Union
 
-from .context import Context, ContextInput, Turn
+from .bounded_repr import short_repr
+from .context import Context, ContextInput, Turn, coerce_turn
 from .engines.base import CheckInput
 
 # Longer utterances are truncated (with a warning in the result): a single
@@ -21,6 +22,7 @@ from .engines.base import CheckInput
 MAX_CHARS = 2000
 INPUT_FORMATS = ("auto", "jsonl", "csv", "text")
 COMMANDS = ("check", "emotion")
+ITEM_KEYS = ("utterance", "context")  # the keys of a dict batch item
 
 CheckItem = Union[str, Tuple[str, ContextInput], List[Any], Mapping[str, Any]]
 # (line number, record) from a reader; a record that could not be read is the Exception saying why
@@ -30,9 +32,10 @@ Record = Tuple[int, Union[Dict[str, Any], str, Exception, Any]]
 def validate_text(value: Any, what: str) -> str:
     """``value`` if it is a non-blank str; TypeError / ValueError naming ``what`` otherwise."""
     if not isinstance(value, str):
-        raise TypeError(f"{what} must be a str, got {type(value).__name__}: {value!r:.60}")
+        raise TypeError(f"{what} must be a str, got {short_repr(value)}")
+    value = str.__str__(value)  # a str subclass is read as its characters; none of its methods is called
     if not value.strip():
-        raise ValueError(f"{what} must contain text, got an empty or whitespace-only string {value!r}")
+        raise ValueError(f"{what} must contain text, got an empty or whitespace-only string ({short_repr(value)})")
     return value
 
 
@@ -44,10 +47,11 @@ def validate_context(value: Any) -> ContextInput:
     if value is None or isinstance(value, Context):
         return value
     if isinstance(value, str):
+        value = str.__str__(value)
         return value if value.strip() else None
     if isinstance(value, (list, tuple)):
-        return list(value) if value else None
-    raise TypeError(f"context must be a str, a list of turns or None, got {type(value).__name__}: {value!r:.60}")
+        return value if (list.__len__ if isinstance(value, list) else tuple.__len__)(value) else None
+    raise TypeError(f"context must be a str, a list of turns or None, got {short_repr(value)}")
 
 
 def truncate(text: str, what: str, notes: List[str]) -> str:
@@ -64,8 +68,10 @@ def check_input(utterance: Any, context: Any = None, where: str = "utterance") -
     ctx = validate_context(context)
     if isinstance(ctx, str):
         ctx = truncate(ctx, "context", notes)
-    elif isinstance(ctx, list):
-        ctx = [_truncate_turn(turn, i, notes) for i, turn in enumerate(ctx)]
+    elif isinstance(ctx, (list, tuple)):
+        # the list's own iterator, not a subclass's; the first bad turn stops the loop
+        turns = list.__iter__(ctx) if isinstance(ctx, list) else tuple.__iter__(ctx)
+        ctx = [_truncate_turn(turn, i, notes) for i, turn in enumerate(turns)]
     return CheckInput(text, ctx, tuple(notes))
 
 
@@ -75,14 +81,32 @@ def coerce_check_item(item: Any, index: Optional[int] = None) -> CheckInput:
     if isinstance(item, str):
         return check_input(item, None, where)
     if isinstance(item, Mapping):
-        if "utterance" not in item:
-            raise ValueError(f"{where} is a dict without an 'utterance' key; expected keys 'utterance' and optional "
-                             f"'context', got {sorted(item)}")
+        keys = list(item)
+        unknown = [k for k in keys if k not in ITEM_KEYS]
+        if unknown or "utterance" not in keys:
+            problem = "without an 'utterance' key" if "utterance" not in keys else \
+                f"with unknown key(s) {short_repr(unknown)}"
+            raise ValueError(f"{where} is a dict {problem}; expected keys 'utterance' and optional 'context', "
+                             f"got {short_repr(keys)}")
         return check_input(item["utterance"], item.get("context"), where)
     if isinstance(item, (tuple, list)) and len(item) == 2:
         return check_input(item[0], item[1], where)
     raise TypeError(f"{where} must be a str, a (utterance, context) pair or a dict with 'utterance', "
-                    f"got {type(item).__name__}: {item!r:.60}")
+                    f"got {short_repr(item)}")
+
+
+def batch_items(items: Any, what: str, single: str) -> List[Any]:
+    """The items of a batch as a list; TypeError for a single value (a str, bytes or a dict) or a non-iterable.
+
+    A dict is refused rather than iterated: checking its keys is never what the caller meant."""
+    if isinstance(items, (str, bytes, bytearray, memoryview, Mapping)):
+        raise TypeError(f"{what} takes a list, got a single {short_repr(items)}; use {single}() for one, "
+                        f"or wrap it in a list")
+    try:
+        iterator = iter(items)
+    except TypeError:
+        raise TypeError(f"{what} takes a list (any iterable), got {short_repr(items)}") from None
+    return list(iterator)
 
 
 def emotion_input(text: Any, where: str = "text") -> Tuple[str, List[str]]:
@@ -92,13 +116,12 @@ def emotion_input(text: Any, where: str = "text") -> Tuple[str, List[str]]:
 
 
 def _truncate_turn(turn: Any, index: int, notes: List[str]) -> Any:
-    text = turn.text if isinstance(turn, Turn) else turn.get("text") if isinstance(turn, Mapping) else None
-    if not isinstance(text, str) or len(text) <= MAX_CHARS:
-        return turn  # malformed turns are reported when the context is parsed
-    short = truncate(text, f"context turn {index}", notes)
-    if isinstance(turn, Turn):
-        return Turn(turn.role, short, turn.start, turn.end)
-    return {**turn, "text": short}
+    """The turn as given, or with its text cut to MAX_CHARS; a malformed turn raises ValueError
+    naming its index and field here, before any later turn is looked at."""
+    parsed = coerce_turn(turn, index)
+    if len(parsed.text) <= MAX_CHARS:
+        return turn
+    return Turn(parsed.role, truncate(parsed.text, f"context turn {index}", notes), parsed.start, parsed.end)
 
 
 # ---------------------------------------------------------------- records from files

@@ -22,19 +22,22 @@ class Task:
     def pair(self) -> bool:
         return self.inputs == "pair"
 
-    def model_inputs(self, records: Sequence[Mapping[str, Any]]) -> Tuple[List[str], Optional[List[Optional[str]]]]:
-        """(texts, contexts) as the encoder takes them; contexts is None for single-text tasks."""
+    def model_inputs(self, records: Sequence[Mapping[str, Any]]) -> Tuple[List[str], Optional[List[Any]]]:
+        """(texts, contexts) as a model takes them; contexts is None for single-text tasks. A context
+        stays as the record has it (string, list of turns or None): each model's input format
+        (sdk.dialogue, named in its manifest) decides how it is read."""
         texts = [r[self.text_field] for r in records]
         if not self.pair:
             return texts, None
-        return texts, [context_text(r.get(self.context_field or "")) for r in records]
+        return texts, [r.get(self.context_field or "") for r in records]
 
-    def columns(self, records: Sequence[Mapping[str, Any]]) -> List[Tuple[str, ...]]:
-        """One tuple of strings per record ((context or "", text) or (text,)): the n-gram member's input."""
+    def columns(self, records: Sequence[Mapping[str, Any]], encoding: str = "pair") -> List[Tuple[str, ...]]:
+        """One tuple of strings per record: the n-gram member's input in ``encoding`` (sdk.dialogue:
+        "pair" = (context string or "", text) / (text,); "dialogue3" = three normalised columns)."""
+        from .dialogue import ngram_rows
+
         texts, contexts = self.model_inputs(records)
-        if contexts is None:
-            return [(t,) for t in texts]
-        return [(c or "", t) for c, t in zip(contexts, texts)]
+        return ngram_rows(texts, contexts, encoding)
 
     def label_ids(self, records: Sequence[Mapping[str, Any]]) -> List[int]:
         return [self.labels.index(r["label"]) for r in records]

@@ -13,7 +13,7 @@ WAIT = "[客户已等待约2分钟] 喂？还有人吗？"
     ("我建议你们周末也开门", "", "我建议你们周末也开门"),
     ([{"role": "customer", "text": "喂？还有人吗？"}], "", "喂？还有人吗？"),
     ([{"role": "agent", "text": "请您稍等"}, {"role": "event", "text": "hold", "start": 3.0, "end": 75.0},
-      {"role": "customer", "text": "喂？"}], "[保持等待约72秒]", "喂？"),
+      {"role": "customer", "text": "喂？"}], "[保持等待约72秒][客户等待客服查询后回来]", "喂？"),  # + what "请您稍等" implies
     # only what came after the agent last spoke is "recent"
     ([{"role": "customer", "text": "你们太慢了"}, {"role": "agent", "text": "对不起"},
       {"role": "customer", "text": "好吧"}], "", "好吧"),

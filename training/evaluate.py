@@ -156,11 +156,14 @@ def torch_system(task: str, model_dir: Path, max_len: int):
     from training.train import load_tokenizer
     from sdk.engines.onnx_engine import softmax
 
+    from training.export import training_info
+
     model = load_torch_model(model_dir, task)
     tokenizer = load_tokenizer(model_dir)
+    input_format = training_info(model_dir).get("settings", {}).get("input_format") or "raw"
 
     def predict(records):
-        probs = softmax(torch_logits(model, tokenizer, task, records, max_len))
+        probs = softmax(torch_logits(model, tokenizer, task, records, max_len, input_format))
         return [LABELS[task][i] for i in probs.argmax(1)], probs
 
     return predict

@@ -141,7 +141,7 @@ class NgramModel:
 
 
 def load_ensemble(manifest, models: Dict[str, TaskModel]) -> Dict[str, tuple]:
-    """task -> (NgramModel, weight) for the manifest's ensemble members with a weight > 0.
+    """task -> (NgramModel, weight, row encoding) for the manifest's ensemble members with a weight > 0.
 
     The member files must be listed (so hash-verified) in the manifest; a broken member makes the
     whole model unavailable rather than silently changing what the SDK predicts.
@@ -158,8 +158,14 @@ def load_ensemble(manifest, models: Dict[str, TaskModel]) -> Dict[str, tuple]:
             if stem + suffix not in manifest.data["files"]:
                 raise ModelUnavailable(f"ensemble member file {manifest.model_dir / (stem + suffix)} is not listed "
                                        "(with its sha256) in manifest.json")
+        from ..dialogue import NGRAM_ENCODINGS
+
+        encoding = member.get("encoding", "pair")  # how rows are built (sdk.dialogue.ngram_rows)
+        if encoding not in NGRAM_ENCODINGS:
+            raise ModelUnavailable(f"manifest ensemble entry for {task!r} has encoding {encoding!r}; expected one "
+                                   f"of {', '.join(NGRAM_ENCODINGS)}")
         try:
-            out[task] = (NgramModel(manifest.model_dir / stem), float(weight))
+            out[task] = (NgramModel(manifest.model_dir / stem), float(weight), encoding)
         except (OSError, ValueError, KeyError) as exc:
             raise ModelUnavailable(f"cannot read ensemble member {manifest.model_dir / stem}: {exc}") from exc
         if set(out[task][0].labels) != set(TASK_LABELS[task]):

@@ -62,8 +62,9 @@ class OnnxEngine(Engine):
         self.models: Dict[str, TaskModel] = {}
         for task, spec in self.manifest.tasks.items():
             session = make_session(self.model_dir / spec.file, 1)
+            input_format = self.manifest.data["tasks"][task].get("input_format", "raw")
             self.models[task] = TaskModel(session, tokenizer, spec.labels, spec.max_len, spec.inputs == "pair",
-                                          task, batch_size, pool=self.pool)
+                                          task, batch_size, pool=self.pool, input_format=input_format)
         self.ensemble = load_ensemble(self.manifest, self.models)
 
     def task_proba(self, task: str, texts: Sequence[str], contexts=None):
@@ -71,8 +72,10 @@ class OnnxEngine(Engine):
         n-gram ensemble member where ``training.ensemble`` chose a weight > 0 on dev."""
         probs, notes = self.model(task).predict_proba(texts, contexts)
         if task in self.ensemble:
-            member, weight = self.ensemble[task]
-            rows = [(c or "", t) for c, t in zip(contexts, texts)] if contexts is not None else [(t,) for t in texts]
+            from ..dialogue import ngram_rows
+
+            member, weight, encoding = self.ensemble[task]
+            rows = ngram_rows(texts, contexts, encoding)
             probs = (1 - weight) * probs + weight * member.predict_proba_in(rows, CANONICAL[task])
         return probs, notes
 
@@ -85,7 +88,8 @@ class OnnxEngine(Engine):
     def verdict_batch(self, items: Sequence[CheckInput]) -> List[Verdict]:
         if not items:
             return []
-        probs, notes = self.task_proba("compliance", [i.utterance for i in items], [i.context_text for i in items])
+        # The parsed context (all preceding turns); each model's input format reads what it needs.
+        probs, notes = self.task_proba("compliance", [i.utterance for i in items], [i.parsed for i in items])
         results = []
         for row, note in zip(probs, notes):
             scores = {label: float(p) for label, p in zip(COMPLIANCE_LABELS, row)}

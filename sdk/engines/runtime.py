@@ -126,8 +126,9 @@ class TaskModel:
     """
 
     def __init__(self, session, tokenizer, labels: Sequence[str], max_len: int, pair: bool, task: str,
-                 batch_size: int = DEFAULT_BATCH_SIZE, pool: Optional[WorkerPool] = None):
+                 batch_size: int = DEFAULT_BATCH_SIZE, pool: Optional[WorkerPool] = None, input_format: str = "raw"):
         self.session, self.tokenizer, self.max_len, self.pair = session, tokenizer, max_len, pair
+        self.input_format = input_format  # how texts and contexts become model input (sdk.dialogue)
         self.labels = tuple(labels)
         self.batch_size = batch_size
         self.pool = pool
@@ -141,9 +142,12 @@ class TaskModel:
         """Logits in the SDK's canonical label order, plus truncation notes per item."""
         import numpy as np
 
+        from ..dialogue import model_inputs
+
         if self.pair and contexts is None:
             contexts = [None] * len(texts)
-        encoded = encode(self.tokenizer, texts, contexts if self.pair else None, self.max_len)
+        texts, contexts = model_inputs(texts, contexts if self.pair else None, self.input_format)
+        encoded = encode(self.tokenizer, texts, contexts, self.max_len)
         logits = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
         # Smaller batches when there are few items, so every worker gets one (8 and 16 cost the same per item).
         size = max(1, min(self.batch_size, math.ceil(len(texts) / self.workers)))
