@@ -36,11 +36,18 @@ def _parser() -> argparse.ArgumentParser:
         s.add_argument("--rulebook", action="append", help="YAML rulebook overlay (repeatable)")
         s.add_argument("--threads", type=int, help="inference threads for the model engine")
         s.add_argument("--no-progress", action="store_true", help="no progress bar on batch runs")
+    from .audit.cli import add_commands  # cs-qa audit / cs-qa report
+
+    add_commands(sub)
     return p
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command in ("audit", "report"):
+        from .audit.cli import run
+
+        return run(args)
     if (args.text is None) == (args.input is None):
         print(f"cs-qa {args.command}: give either one utterance or --input FILE, not both or neither", file=sys.stderr)
         return 2

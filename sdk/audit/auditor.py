@@ -129,7 +129,7 @@ class Auditor:
         return AuditResult(
             id=call.id, channel=call.channel, score=score, passed=passed, turns=turn_results,
             findings=findings, skipped=skipped, emotion=emotion, engine=self.checker.engine,
-            scorecard=self.scorecard.name, score_lines=lines, critical=critical, agent_id=agent_id,
+            scorecard=self.scorecard.name, pass_mark=self.scorecard.pass_mark, score_lines=lines, critical=critical, agent_id=agent_id,
             call={"turns": [t.to_dict() for t in call.turns], "ring_seconds": call.ring_seconds,
                   "rings": view.rings, **({"meta": call.meta} if call.meta else {})},
             warnings=warnings)

@@ -388,9 +388,9 @@ def _lines(exc: ValidationError, top: bool = False) -> List[str]:
     out = []
     for e in exc.errors():
         loc = ".".join(str(x) for x in e.get("loc", ()))
-        if top and loc in ("checks", "items"):  # the per-check / per-item messages name themselves
-            loc = ""
         msg = str(e.get("msg", "")).removeprefix("Value error, ")
+        if top and loc in ("checks", "items") and msg.startswith(("item ", "check ", "unknown check", "missing check")):
+            loc = ""  # the per-check / per-item messages name themselves
         out.append(f"field {loc!r}: {msg}" if loc else msg)
     return out
 
