@@ -39,7 +39,7 @@ RulebookPaths = Union[PathLike, Sequence[PathLike], None]
 
 
 def _build_engine(engine: str, model_dir: Optional[PathLike], rulebook: RulebookPaths,
-                  threads: Optional[int]) -> Tuple[Engine, bool]:
+                  threads: Optional[int], review_threshold: Optional[float] = None) -> Tuple[Engine, bool]:
     """The engine to use, and whether ``auto`` fell back to the rules because the model could not load."""
     from .engines.rules_engine import RulesEngine
 
@@ -47,7 +47,7 @@ def _build_engine(engine: str, model_dir: Optional[PathLike], rulebook: Rulebook
     if engine == "rules":
         return rules, False
     try:
-        return _build_model_engine(model_dir, rules, threads), False
+        return _build_model_engine(model_dir, rules, threads, review_threshold), False
     except ModelUnavailable as exc:
         if engine == "onnx":
             raise
@@ -55,7 +55,8 @@ def _build_engine(engine: str, model_dir: Optional[PathLike], rulebook: Rulebook
         return rules, True
 
 
-def _build_model_engine(model_dir: Optional[PathLike], rules: Engine, threads: Optional[int]) -> Engine:
+def _build_model_engine(model_dir: Optional[PathLike], rules: Engine, threads: Optional[int],
+                        review_threshold: Optional[float] = None) -> Engine:
     from .model_manifest import default_model_dir
 
     if model_dir is None:
@@ -66,7 +67,7 @@ def _build_model_engine(model_dir: Optional[PathLike], rules: Engine, threads: O
     from .engines.hybrid import HybridEngine
     from .engines.onnx_engine import OnnxEngine
 
-    return HybridEngine(OnnxEngine(Path(model_dir), threads=threads), rules)
+    return HybridEngine(OnnxEngine(Path(model_dir), threads=threads), rules, review_threshold=review_threshold)
 
 
 class Checker:
@@ -75,17 +76,23 @@ class Checker:
     engine: "auto" (the model where it can run, else rules), "onnx" (the model,
     or an error) or "rules" (no onnxruntime or model files needed).
     rulebook: path (or list of paths) of YAML overlays on the default rulebook.
+    review_threshold: a model result whose calibrated top score is below it (or where model and
+    rules disagree) says ``needs_review``; None: the value chosen on dev in the model's manifest.
     """
 
     def __init__(self, engine: str = "auto", model_dir: Optional[PathLike] = None,
                  rulebook: RulebookPaths = None, threads: Optional[int] = None,
-                 scorecard: Optional[PathLike] = None) -> None:
+                 scorecard: Optional[PathLike] = None, review_threshold: Optional[float] = None) -> None:
         if engine not in ENGINES:
             raise ValueError(f"engine must be one of {', '.join(map(repr, ENGINES))}, got {short_repr(engine)}")
         if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
             raise ValueError(f"threads must be a positive int or None, got {short_repr(threads)}")
+        if review_threshold is not None and (isinstance(review_threshold, bool)
+                                             or not isinstance(review_threshold, (int, float))
+                                             or not 0.0 <= review_threshold <= 1.0):
+            raise ValueError(f"review_threshold must be a number in [0, 1] or None, got {short_repr(review_threshold)}")
         self.requested_engine = engine
-        self._engine, self.fell_back = _build_engine(engine, model_dir, rulebook, threads)
+        self._engine, self.fell_back = _build_engine(engine, model_dir, rulebook, threads, review_threshold)
         self._rulebook: RulebookPaths = rulebook
         self._auditor: Any = None
         self._scorecard: Any = None

@@ -24,6 +24,9 @@ FORMAT = "cs-qa-model/1"
 TASK_INPUTS = {name: task.inputs for name, task in TASKS.items()}
 
 ALLOWED_SUFFIXES = (".onnx", ".json", ".txt", ".md", ".png", ".f16")
+# Documentation beside the model (the model card, its plots): shipped, but not part of what the SDK
+# loads, so not hashed — editing the card must not make the model "tampered" (and auto fall back).
+DOC_SUFFIXES = (".md", ".png")
 # Raw little-endian float16 arrays (the n-gram ensemble member): read with numpy.fromfile, never
 # unpickled, and arbitrary bytes, so the pickle magic-byte test would only give false alarms.
 RAW_ARRAY_SUFFIXES = (".f16",)
@@ -93,6 +96,8 @@ def load_manifest(model_dir, verify: bool = True) -> Manifest:
 def verify_files(manifest: Manifest) -> None:
     model_dir = manifest.model_dir
     for name, expected in manifest.data["files"].items():
+        if is_doc(name):
+            continue  # older manifests hashed the model card too
         path = model_dir / name
         if not path.is_file():
             raise ManifestError(f"model file listed in {MANIFEST_NAME} is missing: {path}")
@@ -107,19 +112,25 @@ def verify_files(manifest: Manifest) -> None:
 
 
 def write_manifest(model_dir, data: dict) -> Path:
-    """Write ``manifest.json`` with the sha256 of every other file in ``model_dir``."""
+    """Write ``manifest.json`` with the sha256 of every model file in ``model_dir`` (not its docs)."""
     model_dir = Path(model_dir)
     files = {}
     for path in sorted(p for p in model_dir.iterdir() if p.is_file() and p.name != MANIFEST_NAME):
         if path.suffix not in ALLOWED_SUFFIXES or _looks_like_pickle(path):
             raise ManifestError(f"{path} may not be shipped in a model directory; allowed file types: "
                                 f"{', '.join(ALLOWED_SUFFIXES)}")
-        files[path.name] = sha256_file(path)
+        if not is_doc(path.name):
+            files[path.name] = sha256_file(path)
     data = dict(data, format=FORMAT, files=files)
     _check_structure(data, model_dir / MANIFEST_NAME)
     out = model_dir / MANIFEST_NAME
     out.write_text(json.dumps(data, ensure_ascii=False, indent=2, sort_keys=False) + "\n", encoding="utf-8")
     return out
+
+
+def is_doc(name: str) -> bool:
+    """A documentation file (model card, plots), shipped beside the model but not loaded by it."""
+    return Path(name).suffix.lower() in DOC_SUFFIXES
 
 
 def default_model_dir() -> Optional[Path]:

@@ -72,6 +72,7 @@ def build_check_result(item: "CheckInput", verdict: "Verdict", emotion: Optional
         utterance=item.utterance, context=item.parsed.echo() if item.parsed is not None else None,
         warnings=merge_warnings(item.notes, verdict.warnings),
         decided_by=DecidedBy(by, verdict.policy, fell_back, deciding),
+        needs_review=bool(verdict.review), review_reasons=list(verdict.review),
     )
 
 
@@ -107,4 +108,4 @@ def merge_warnings(*lists: Sequence[str]) -> List[str]:
 
 def _copy(result: EmotionResult) -> EmotionResult:
     return dataclasses.replace(result, scores=dict(result.scores), cues=list(result.cues),
-                               warnings=list(result.warnings))
+                               warnings=list(result.warnings), review_reasons=list(result.review_reasons))

@@ -64,6 +64,10 @@ class EmotionResult:
     cues: List[Finding] = field(default_factory=list)  # words that drove a rules decision
     warnings: List[str] = field(default_factory=list)
     decided_by: Optional[DecidedBy] = None
+    # True when a QA reader should look at it: low calibrated confidence or model-rules disagreement
+    # (review_reasons says which; sdk.calibration). Only the model engine judges this.
+    needs_review: bool = False
+    review_reasons: List[str] = field(default_factory=list)
 
     def to_dict(self) -> Dict[str, Any]:
         return {
@@ -73,6 +77,8 @@ class EmotionResult:
             "cues": [c.to_dict() for c in self.cues],
             "warnings": list(self.warnings),
             "decided_by": self.decided_by.to_dict() if self.decided_by is not None else None,
+            "needs_review": self.needs_review,
+            "review_reasons": list(self.review_reasons),
         }
 
     def __repr__(self) -> str:
@@ -92,6 +98,8 @@ class CheckResult:
     context: Union[str, List[Dict[str, Any]], None] = None
     warnings: List[str] = field(default_factory=list)
     decided_by: Optional[DecidedBy] = None
+    needs_review: bool = False  # see EmotionResult.needs_review
+    review_reasons: List[str] = field(default_factory=list)
 
     def to_dict(self) -> Dict[str, Any]:
         return {
@@ -104,6 +112,8 @@ class CheckResult:
             "emotion": self.emotion.to_dict() if self.emotion is not None else None,
             "warnings": list(self.warnings),
             "decided_by": self.decided_by.to_dict() if self.decided_by is not None else None,
+            "needs_review": self.needs_review,
+            "review_reasons": list(self.review_reasons),
         }
 
     def __repr__(self) -> str:

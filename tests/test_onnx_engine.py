@@ -385,3 +385,32 @@ def test_hybrid_reads_the_policy_from_the_manifest():
     onnx.manifest = SimpleNamespace(data={"combine_policy": "vote"})
     with pytest.raises(ValueError, match="got 'vote'"):
         HybridEngine(onnx, None)
+
+
+def test_worker_pool_creates_one_executor_under_concurrent_first_use(monkeypatch):
+    import threading
+
+    from sdk.engines import runtime
+
+    created = []
+    real = runtime.ThreadPoolExecutor
+
+    def counting(*args, **kwargs):
+        created.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runtime, "ThreadPoolExecutor", counting)
+    pool = runtime.WorkerPool(2)
+    start = threading.Barrier(8)
+    out = []
+
+    def first_use():
+        start.wait()
+        pool.run_all(out.append, [1, 2])
+
+    threads = [threading.Thread(target=first_use) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(created) == 1 and len(out) == 16

@@ -46,6 +46,7 @@ class Verdict:
     warnings: List[str] = field(default_factory=list)
     by: str = BY_MODEL  # see results.DecidedBy
     policy: Optional[str] = None
+    review: Tuple[str, ...] = ()  # why a reader should look at it (sdk.calibration); empty: no need
 
 
 class Engine(ABC):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Callable, Dict, List, Optional, Protocol, Sequence, Tuple
 
+from ..calibration import ReviewPolicy
 from ..context import Context
 from ..result_builder import merge_warnings, order_findings
 from ..results import BY_MODEL, BY_RULE_OVERRIDE, EmotionResult, Finding
@@ -98,11 +99,14 @@ class HybridEngine(Engine):
 
     name = "onnx"
 
-    def __init__(self, onnx: Engine, rules: Engine, policy: Optional[str] = None):
+    def __init__(self, onnx: Engine, rules: Engine, policy: Optional[str] = None,
+                 review_threshold: Optional[float] = None):
+        manifest = getattr(getattr(onnx, "manifest", None), "data", None) or {}
         if policy is None:
             # The policy measured best on dev for this model travels in its manifest (training.evaluate).
-            manifest = getattr(getattr(onnx, "manifest", None), "data", None) or {}
             policy = manifest.get("combine_policy", DEFAULT_POLICY)
+        # Temperatures fitted on dev and the review threshold (training.calibrate), from the manifest.
+        self.review = ReviewPolicy.from_manifest(manifest, review_threshold)
         if policy not in POLICIES:
             raise ValueError(f"policy must be one of {', '.join(POLICIES)}, got {policy!r}")
         self.onnx, self.rules, self.policy = onnx, rules, policy
@@ -115,11 +119,13 @@ class HybridEngine(Engine):
 
     def combine(self, model: Scored, rules: Scored) -> Verdict:
         label, scores, engine = self._decide(model, rules)
+        scores = self.review.calibrate("compliance", scores)
         # The model's own finding only where its label stands; the rules' findings always explain.
         findings = list(rules.findings) + [f for f in model.findings if f.label == label]
         return Verdict(label=label, scores=scores, engine=engine, findings=order_findings(findings, label),
                        warnings=merge_warnings(model.warnings, rules.warnings),
-                       by=BY_MODEL if engine == "onnx" else BY_RULE_OVERRIDE, policy=self.policy)
+                       by=BY_MODEL if engine == "onnx" else BY_RULE_OVERRIDE, policy=self.policy,
+                       review=tuple(self.review.reasons(scores, model.label, rules.label)))
 
     def emotion_batch(self, texts: Sequence[str]) -> List[EmotionResult]:
         if not texts:
@@ -133,9 +139,12 @@ class HybridEngine(Engine):
         return [self._combine_emotion(m, r)
                 for m, r in zip(self.onnx.context_emotions(contexts), self.rules.context_emotions(contexts))]
 
-    @staticmethod
-    def _combine_emotion(model: EmotionResult, rules: EmotionResult) -> EmotionResult:
+    def _combine_emotion(self, model: EmotionResult, rules: EmotionResult) -> EmotionResult:
         # Cues that agree with the model's label explain it; contrary cues would only confuse.
         cues = [c for c in rules.cues if c.label == model.label]
-        return EmotionResult(label=model.label, scores=dict(model.scores), engine=model.engine,
-                             cues=cues, warnings=merge_warnings(model.warnings, rules.warnings))
+        scores = self.review.calibrate("emotion", model.scores)
+        # The rules disagree only where their cues point elsewhere (no cue: they have no opinion).
+        reasons = self.review.reasons(scores, model.label, rules.label if rules.cues else None)
+        return EmotionResult(label=model.label, scores=scores, engine=model.engine,
+                             cues=cues, warnings=merge_warnings(model.warnings, rules.warnings),
+                             needs_review=bool(reasons), review_reasons=reasons)

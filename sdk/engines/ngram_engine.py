@@ -18,6 +18,9 @@ from typing import List, Sequence
 
 import numpy as np
 
+from ..tasks import TASK_LABELS
+from .base import ModelUnavailable
+
 _WHITE = re.compile(r"\s\s+")
 FORMAT = "cs-qa-ngram/1"
 MAX_N = 3  # n-gram keys pack 3 code points into one uint64
@@ -135,3 +138,37 @@ class NgramModel:
         """Probabilities with columns in ``order`` (the SDK's canonical label order)."""
         p = self.predict_proba(rows)
         return p[:, [self.labels.index(label) for label in order]]
+
+
+def load_ensemble(manifest, models: Dict[str, TaskModel]) -> Dict[str, tuple]:
+    """task -> (NgramModel, weight, row encoding) for the manifest's ensemble members with a weight > 0.
+
+    The member files must be listed (so hash-verified) in the manifest; a broken member makes the
+    whole model unavailable rather than silently changing what the SDK predicts.
+    """
+    out = {}
+    for task, member in (manifest.data.get("ensemble") or {}).items():
+        weight = member.get("weight", 0) if isinstance(member, dict) else None
+        if not isinstance(weight, (int, float)) or not 0 <= weight <= 1:
+            raise ModelUnavailable(f"manifest ensemble entry for {task!r} needs a weight in [0, 1], got {member!r:.120}")
+        if weight == 0 or task not in models:
+            continue
+        stem = str(member.get("member", ""))
+        for suffix in (".json", ".f16"):
+            if stem + suffix not in manifest.data["files"]:
+                raise ModelUnavailable(f"ensemble member file {manifest.model_dir / (stem + suffix)} is not listed "
+                                       "(with its sha256) in manifest.json")
+        from ..dialogue import NGRAM_ENCODINGS
+
+        encoding = member.get("encoding", "pair")  # how rows are built (sdk.dialogue.ngram_rows)
+        if encoding not in NGRAM_ENCODINGS:
+            raise ModelUnavailable(f"manifest ensemble entry for {task!r} has encoding {encoding!r}; expected one "
+                                   f"of {', '.join(NGRAM_ENCODINGS)}")
+        try:
+            out[task] = (NgramModel(manifest.model_dir / stem), float(weight), encoding)
+        except (OSError, ValueError, KeyError) as exc:
+            raise ModelUnavailable(f"cannot read ensemble member {manifest.model_dir / stem}: {exc}") from exc
+        if set(out[task][0].labels) != set(TASK_LABELS[task]):
+            raise ModelUnavailable(f"ensemble member {stem} labels {out[task][0].labels} do not match the "
+                                   f"{task} labels {list(TASK_LABELS[task])}")
+    return out
