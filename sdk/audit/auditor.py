@@ -6,10 +6,9 @@ and one ``emotion_batch`` over every customer turn.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
-
-import dataclasses
 
 from ..context import Turn as ContextTurn
 from ..dialogue import MAX_CONTEXT_TURNS

@@ -13,7 +13,6 @@ from ..results import CheckResult
 from .config import Scorecard
 from .results import CallFinding, ScoreLine
 
-
 _MEMO: Dict[Tuple[Tuple[str, ...], str], bool] = {}
 
 
