@@ -7,6 +7,7 @@ and one ``emotion_batch`` over every customer turn.
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
@@ -154,7 +155,13 @@ class Auditor:
             if (i, r.label) in covered or not self.config.active(cid, view.channel):
                 continue
             own = [f for f in r.findings if f.label == r.label]
-            rules = [f for f in own if f.source == "rules"] or own
+            s = self.config[cid]
+            by_rules = [f for f in own if f.source == "rules"]
+            if not by_rules and r.scores.get(r.label, 0.0) < s.min_model_confidence:
+                continue  # a low-confidence model verdict: left on the turn, not a call-level fault
+            if by_rules and all(f.rule_id in s.needs_wait for f in by_rules) and not _waited_before(view, i):
+                continue  # the rule presumed a wait that the call does not show
+            rules = by_rules or own
             severity = max((f.severity for f in own), key=lambda s: _SEVERITY_RANK.get(s, 1), default=None)
             text = "；".join(dict.fromkeys(f.message for f in rules)) or r.label
             t = view.call.turns[i]
@@ -162,6 +169,25 @@ class Auditor:
                                rule_ids=[f.rule_id for f in own], severity=severity,
                                rules=text))
         return out
+
+
+# The customer's words show they have been waiting ("还在吗", "人呢", "等了好久", "？？").
+_NUDGE = re.compile(r"在吗|在不在|还在|有人吗|人呢|人去哪|怎么(这么|那么)?(久|慢)|等(了)?(好|半天|这么久|那么久|很久|好久)|[?？]{2,}")
+
+
+def _waited_before(view: CallView, index: int) -> bool:
+    """Whether the call shows the customer waiting before agent turn ``index``."""
+    if any(h.after == index for h in view.holds):
+        return True
+    turns = view.call.turns
+    for u in reversed(turns[max(0, index - CONTEXT_TURNS):index]):
+        if u.role == "agent":
+            break
+        if u.role == "event" and u.event in ("hold", "mute", "transfer"):
+            return True
+        if u.role == "customer" and _NUDGE.search(u.norm):
+            return True
+    return False
 
 
 def _waited(seconds: float) -> str:
