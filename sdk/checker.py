@@ -10,16 +10,16 @@ import warnings
 from pathlib import Path
 from typing import Any, Iterable, List, Optional, Sequence, Tuple, Union
 
+from .bounded_repr import short_repr
 from .context import ContextInput, parse_context
 from .engines.base import Engine, ModelUnavailable
 from .labels import ENGINES
-from .bounded_repr import short_repr
 from .records import MAX_CHARS, CheckItem, batch_items, check_input, coerce_check_item, emotion_input
 from .result_builder import check_results, finish_emotion
 from .results import CheckResult, EmotionResult
 
-__all__ = ["Checker", "audit", "audit_batch", "check", "check_batch", "emotion", "emotion_batch", "default_checker", "customer_words",
-           "MAX_CHARS"]
+__all__ = ["Checker", "audit", "audit_batch", "check", "check_batch", "emotion", "emotion_batch", "default_checker",
+           "customer_words", "MAX_CHARS"]
 
 
 def customer_words(context: ContextInput) -> Optional[str]:
@@ -39,7 +39,7 @@ RulebookPaths = Union[PathLike, Sequence[PathLike], None]
 
 
 def _build_engine(engine: str, model_dir: Optional[PathLike], rulebook: RulebookPaths,
-                  threads: Optional[int]) -> Tuple[Engine, bool]:
+                  threads: Optional[int], review_threshold: Optional[float] = None) -> Tuple[Engine, bool]:
     """The engine to use, and whether ``auto`` fell back to the rules because the model could not load."""
     from .engines.rules_engine import RulesEngine
 
@@ -47,7 +47,7 @@ def _build_engine(engine: str, model_dir: Optional[PathLike], rulebook: Rulebook
     if engine == "rules":
         return rules, False
     try:
-        return _build_model_engine(model_dir, rules, threads), False
+        return _build_model_engine(model_dir, rules, threads, review_threshold), False
     except ModelUnavailable as exc:
         if engine == "onnx":
             raise
@@ -55,7 +55,8 @@ def _build_engine(engine: str, model_dir: Optional[PathLike], rulebook: Rulebook
         return rules, True
 
 
-def _build_model_engine(model_dir: Optional[PathLike], rules: Engine, threads: Optional[int]) -> Engine:
+def _build_model_engine(model_dir: Optional[PathLike], rules: Engine, threads: Optional[int],
+                        review_threshold: Optional[float] = None) -> Engine:
     from .model_manifest import default_model_dir
 
     if model_dir is None:
@@ -66,7 +67,7 @@ def _build_model_engine(model_dir: Optional[PathLike], rules: Engine, threads: O
     from .engines.hybrid import HybridEngine
     from .engines.onnx_engine import OnnxEngine
 
-    return HybridEngine(OnnxEngine(Path(model_dir), threads=threads), rules)
+    return HybridEngine(OnnxEngine(Path(model_dir), threads=threads), rules, review_threshold=review_threshold)
 
 
 class Checker:
@@ -75,17 +76,23 @@ class Checker:
     engine: "auto" (the model where it can run, else rules), "onnx" (the model,
     or an error) or "rules" (no onnxruntime or model files needed).
     rulebook: path (or list of paths) of YAML overlays on the default rulebook.
+    review_threshold: a model result whose calibrated top score is below it (or where model and
+    rules disagree) says ``needs_review``; None: the value chosen on dev in the model's manifest.
     """
 
     def __init__(self, engine: str = "auto", model_dir: Optional[PathLike] = None,
                  rulebook: RulebookPaths = None, threads: Optional[int] = None,
-                 scorecard: Optional[PathLike] = None) -> None:
+                 scorecard: Optional[PathLike] = None, review_threshold: Optional[float] = None) -> None:
         if engine not in ENGINES:
             raise ValueError(f"engine must be one of {', '.join(map(repr, ENGINES))}, got {short_repr(engine)}")
         if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
             raise ValueError(f"threads must be a positive int or None, got {short_repr(threads)}")
+        if review_threshold is not None and (isinstance(review_threshold, bool)
+                                             or not isinstance(review_threshold, (int, float))
+                                             or not 0.0 <= review_threshold <= 1.0):
+            raise ValueError(f"review_threshold must be a number in [0, 1] or None, got {short_repr(review_threshold)}")
         self.requested_engine = engine
-        self._engine, self.fell_back = _build_engine(engine, model_dir, rulebook, threads)
+        self._engine, self.fell_back = _build_engine(engine, model_dir, rulebook, threads, review_threshold)
         self._rulebook: RulebookPaths = rulebook
         self._auditor: Any = None
         self._scorecard: Any = None
@@ -116,7 +123,8 @@ class Checker:
         return self.emotion_batch([text])[0]
 
     def emotion_batch(self, texts: Iterable[str]) -> List[EmotionResult]:
-        clean = [emotion_input(text, f"item {i}") for i, text in enumerate(batch_items(texts, "emotion_batch", "emotion"))]
+        items = batch_items(texts, "emotion_batch", "emotion")
+        clean = [emotion_input(text, f"item {i}") for i, text in enumerate(items)]
         out: List[EmotionResult] = []
         for start in range(0, len(clean), CHUNK):
             chunk = clean[start:start + CHUNK]
@@ -130,7 +138,8 @@ class Checker:
 
     def audit_batch(self, calls: Iterable[Any], channel: Optional[str] = None, errors: str = "raise") -> List[Any]:
         """One AuditResult per call, in order; errors="return" puts an AuditError in place of a bad call."""
-        return self._call_auditor().audit_batch(calls, channel, errors)
+        results: List[Any] = self._call_auditor().audit_batch(calls, channel, errors)
+        return results
 
     def _call_auditor(self) -> Any:
         if self._auditor is None:

@@ -25,7 +25,8 @@ def _parser() -> argparse.ArgumentParser:
         s = sub.add_parser(name, help=helptext)
         s.add_argument("text", nargs="?", help="one utterance (omit and use --input for batch mode)")
         if name == "check":
-            s.add_argument("--context", help="what came just before: the customer's words and/or an event like [客户已等待约2分钟]")
+            s.add_argument("--context", help="what came just before: the customer's words and/or an event "
+                                             "like [客户已等待约2分钟]")
         s.add_argument("--input", "-i", help="batch input file (.jsonl or .csv), or '-' for stdin")
         s.add_argument("--input-format", choices=INPUT_FORMATS, default="auto",
                        help="auto: by file extension (stdin: jsonl); text: one utterance per line")
@@ -36,15 +37,23 @@ def _parser() -> argparse.ArgumentParser:
         s.add_argument("--rulebook", action="append", help="YAML rulebook overlay (repeatable)")
         s.add_argument("--threads", type=int, help="inference threads for the model engine")
         s.add_argument("--no-progress", action="store_true", help="no progress bar on batch runs")
-    from .server.run import add_parser as add_serve  # registration only: the service lives in sdk/server
+    from .audit.cli import add_commands  # cs-qa audit / cs-qa report
+
+    add_commands(sub)
+    from .server.run import add_parser as add_serve  # cs-qa serve (registration only: the service is sdk/server)
+
     add_serve(sub)
     return p
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = _parser().parse_args(argv)
-    if getattr(args, "run", None) is not None:  # a registered command (serve) runs itself
-        return args.run(args)
+    if args.command in ("audit", "report"):
+        from .audit.cli import run
+
+        return run(args)
+    if args.command == "serve":
+        return int(args.run(args))
     if (args.text is None) == (args.input is None):
         print(f"cs-qa {args.command}: give either one utterance or --input FILE, not both or neither", file=sys.stderr)
         return 2

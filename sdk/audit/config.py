@@ -220,6 +220,15 @@ class EmotionEscalation(CheckSettings):
 
 class TurnRollup(CheckSettings):
     placeholders = ("rules",)
+    # A fault the model alone found (no rule supports it) becomes a call-level finding only at this
+    # confidence or above; below it stays on the turn (a.turns[i]) for review.
+    min_model_confidence: float = Field(default=0.0, ge=0, le=1)
+    # Rule ids that presume the customer waited: rolled up only when the call shows a wait before the
+    # turn (a hold/mute event, an announced wait, or the customer asking "还在吗").
+    needs_wait: List[str] = []
+
+    def regex_fields(self) -> Dict[str, List[str]]:
+        return {}
 
 
 # Check id -> settings model. The ids are what findings, `skipped` and score cards name.
@@ -388,9 +397,9 @@ def _lines(exc: ValidationError, top: bool = False) -> List[str]:
     out = []
     for e in exc.errors():
         loc = ".".join(str(x) for x in e.get("loc", ()))
-        if top and loc in ("checks", "items"):  # the per-check / per-item messages name themselves
-            loc = ""
         msg = str(e.get("msg", "")).removeprefix("Value error, ")
+        if top and loc in ("checks", "items") and msg.startswith(("item ", "check ", "unknown check", "missing check")):
+            loc = ""  # the per-check / per-item messages name themselves
         out.append(f"field {loc!r}: {msg}" if loc else msg)
     return out
 

@@ -123,6 +123,7 @@ class AuditResult:
     emotion: CallEmotion
     engine: str
     scorecard: str = ""
+    pass_mark: Optional[float] = None
     score_lines: List[ScoreLine] = field(default_factory=list)
     critical: List[str] = field(default_factory=list)  # critical score-card items that were hit
     agent_id: Optional[str] = None
@@ -133,6 +134,7 @@ class AuditResult:
         return {
             "id": self.id, "channel": self.channel, "agent_id": self.agent_id,
             "score": self.score, "passed": self.passed, "engine": self.engine, "scorecard": self.scorecard,
+            "pass_mark": self.pass_mark,
             "critical": list(self.critical),
             "findings": [f.to_dict() for f in self.findings],
             "skipped": [s.to_dict() for s in self.skipped],
