@@ -1,5 +1,6 @@
 """The HTTP service through FastAPI's TestClient: results equal the SDK's, bad input is 422 naming the
 field, oversize is 413 naming the limit, never a 500; micro-batching, /healthz, /metrics, /docs."""
+
 from __future__ import annotations
 
 import asyncio
@@ -21,9 +22,14 @@ CHECKS = [
     {"utterance": "喂，说话呀！"},
     {"utterance": "好的，我帮您查一下。", "context": "[客户已等待约2分钟] 喂？还有人吗？"},
     {"utterance": "好的", "context": [{"role": "customer", "text": "我建议你们周末也开门"}]},
-    {"utterance": "让您久等了。", "context": [{"role": "agent", "text": "请您稍等"},
-                                           {"role": "event", "text": "hold", "start": 5.0, "end": 130.0},
-                                           {"role": "customer", "text": "喂？"}]},
+    {
+        "utterance": "让您久等了。",
+        "context": [
+            {"role": "agent", "text": "请您稍等"},
+            {"role": "event", "text": "hold", "start": 5.0, "end": 130.0},
+            {"role": "customer", "text": "喂？"},
+        ],
+    },
 ]
 TEXTS = ["什么破公司！我要投诉你们！", "谢谢你啊", "怎么还没到"]
 
@@ -58,25 +64,36 @@ def test_batches_equal_the_sdk_in_order(client, rules_checker):
     assert client.post("/v1/check_batch", json={"items": []}).json() == {"results": []}
 
 
-@pytest.mark.parametrize("path,body,field,says", [
-    ("/v1/check", {}, "utterance", "Field required"),
-    ("/v1/check", {"utterance": 3}, "utterance", "valid string"),
-    ("/v1/check", {"utterance": "   "}, "utterance", "whitespace-only"),
-    ("/v1/check", {"utterance": ""}, "utterance", "at least 1 character"),
-    ("/v1/check", {"utterance": "好", "context": 5}, "context", "a string, a list of turns"),
-    ("/v1/check", {"utterance": "好", "context": [{"role": "boss", "text": "x"}]}, "context.0.role", "'customer'"),
-    ("/v1/check", {"utterance": "好", "context": [{"role": "customer"}]}, "context.0.text", "Field required"),
-    ("/v1/check", {"utterance": "好", "context": [{"role": "event", "text": "hold", "start": -1}]},
-     "context.0.start", "greater than or equal to 0"),
-    ("/v1/check", {"utterance": "好", "context": [{"role": "event", "text": "hold", "start": 9, "end": 2}]},
-     "context.0", "before 'start'"),
-    ("/v1/check", {"utterence": "好"}, "utterence", "Extra inputs"),
-    ("/v1/check", [1, 2], "body", "valid dictionary"),
-    ("/v1/check_batch", {"items": [{"utterance": "好"}, {"utterance": " "}]}, "items.1.utterance", "whitespace"),
-    ("/v1/check_batch", {"items": "好"}, "items", "valid list"),
-    ("/v1/emotion", {"text": None}, "text", "valid string"),
-    ("/v1/emotion_batch", {"texts": ["好", 7]}, "texts.1", "valid string"),
-])
+@pytest.mark.parametrize(
+    "path,body,field,says",
+    [
+        ("/v1/check", {}, "utterance", "Field required"),
+        ("/v1/check", {"utterance": 3}, "utterance", "valid string"),
+        ("/v1/check", {"utterance": "   "}, "utterance", "whitespace-only"),
+        ("/v1/check", {"utterance": ""}, "utterance", "at least 1 character"),
+        ("/v1/check", {"utterance": "好", "context": 5}, "context", "a string, a list of turns"),
+        ("/v1/check", {"utterance": "好", "context": [{"role": "boss", "text": "x"}]}, "context.0.role", "'customer'"),
+        ("/v1/check", {"utterance": "好", "context": [{"role": "customer"}]}, "context.0.text", "Field required"),
+        (
+            "/v1/check",
+            {"utterance": "好", "context": [{"role": "event", "text": "hold", "start": -1}]},
+            "context.0.start",
+            "greater than or equal to 0",
+        ),
+        (
+            "/v1/check",
+            {"utterance": "好", "context": [{"role": "event", "text": "hold", "start": 9, "end": 2}]},
+            "context.0",
+            "before 'start'",
+        ),
+        ("/v1/check", {"utterence": "好"}, "utterence", "Extra inputs"),
+        ("/v1/check", [1, 2], "body", "valid dictionary"),
+        ("/v1/check_batch", {"items": [{"utterance": "好"}, {"utterance": " "}]}, "items.1.utterance", "whitespace"),
+        ("/v1/check_batch", {"items": "好"}, "items", "valid list"),
+        ("/v1/emotion", {"text": None}, "text", "valid string"),
+        ("/v1/emotion_batch", {"texts": ["好", 7]}, "texts.1", "valid string"),
+    ],
+)
 def test_bad_input_is_422_naming_the_field(client, path, body, field, says):
     r = client.post(path, json=body)
     assert r.status_code == 422, r.text
@@ -84,9 +101,21 @@ def test_bad_input_is_422_naming_the_field(client, path, body, field, says):
     assert any(e["field"] == field and says in e["msg"] for e in errors), errors
 
 
-@pytest.mark.parametrize("content", [b"{not json", b"\xff\xfe\x00", b"", b"null", b"[]", b'"just a string"',
-                                     b'{"utterance": {"nested": [1, 2]}}', b'{"utterance": 1e999}',
-                                     b'{"utterance": "\\ud800"}', b"{" * 5000 + b"}" * 5000])
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"{not json",
+        b"\xff\xfe\x00",
+        b"",
+        b"null",
+        b"[]",
+        b'"just a string"',
+        b'{"utterance": {"nested": [1, 2]}}',
+        b'{"utterance": 1e999}',
+        b'{"utterance": "\\ud800"}',
+        b"{" * 5000 + b"}" * 5000,
+    ],
+)
 def test_garbage_never_makes_a_500(client, content):
     for path in ("/v1/check", "/v1/check_batch", "/v1/emotion", "/v1/emotion_batch"):
         r = client.post(path, content=content, headers={"content-type": "application/json"})
@@ -104,6 +133,7 @@ def test_chunked_body_over_the_limit_is_413(client):
     def chunks():
         for _ in range(30):
             yield b" " * 1000
+
     r = client.post("/v1/check", content=chunks(), headers={"content-type": "application/json"})
     assert r.status_code == 413 and "max_body_bytes" in r.json()["detail"]
 
@@ -260,14 +290,26 @@ def test_server_config_is_validated():
         ServerConfig.from_env({"CS_QA_SERVER_CONFIG": '{"engin": "rules"}'})
 
 
-CALL = {"id": "c-0001", "channel": "phone", "ring_seconds": 12.0, "turns": [
-    {"role": "agent", "text": "您好，星河电力客服中心，工号1023，很高兴为您服务。", "start": 0.4, "end": 4.1},
-    {"role": "customer", "text": "我家停电两天了，怎么还没人来修？", "start": 4.6, "end": 8.0},
-    {"role": "agent", "text": "对不起，请您稍等片刻，好吗？我帮您查一下。", "start": 8.3, "end": 10.9},
-    {"role": "event", "text": "hold", "start": 11.0, "end": 84.0},
-    {"role": "agent", "text": "让您久等了，抢修人员预计下午三点前到达。", "start": 84.5, "end": 89.0}]}
-CHAT = {"id": 7, "channel": "chat", "turns": [{"role": "customer", "text": "在吗"},
-                                             {"role": "agent", "text": "您好，请问有什么可以帮您？", "speaker": "a1"}]}
+CALL = {
+    "id": "c-0001",
+    "channel": "phone",
+    "ring_seconds": 12.0,
+    "turns": [
+        {"role": "agent", "text": "您好，星河电力客服中心，工号1023，很高兴为您服务。", "start": 0.4, "end": 4.1},
+        {"role": "customer", "text": "我家停电两天了，怎么还没人来修？", "start": 4.6, "end": 8.0},
+        {"role": "agent", "text": "对不起，请您稍等片刻，好吗？我帮您查一下。", "start": 8.3, "end": 10.9},
+        {"role": "event", "text": "hold", "start": 11.0, "end": 84.0},
+        {"role": "agent", "text": "让您久等了，抢修人员预计下午三点前到达。", "start": 84.5, "end": 89.0},
+    ],
+}
+CHAT = {
+    "id": 7,
+    "channel": "chat",
+    "turns": [
+        {"role": "customer", "text": "在吗"},
+        {"role": "agent", "text": "您好，请问有什么可以帮您？", "speaker": "a1"},
+    ],
+}
 
 
 def test_audit_equals_the_sdk(client, rules_checker):
@@ -278,15 +320,26 @@ def test_audit_equals_the_sdk(client, rules_checker):
     assert r.json() == {"results": [roundtrip(a.to_dict()) for a in rules_checker.audit_batch([CALL, CHAT])]}
 
 
-@pytest.mark.parametrize("path,body,field,says", [
-    ("/v1/audit", {"turns": []}, "turns", "at least 1 item"),
-    ("/v1/audit", {"turns": [{"role": "agent", "text": "  "}]}, "turns.0.text", "needs text"),
-    ("/v1/audit", {"channel": "fax", "turns": [{"role": "agent", "text": "您好"}]}, "channel", "'phone' or 'chat'"),
-    ("/v1/audit", {"turns": [{"role": "agent", "text": "a", "start": 5}, {"role": "agent", "text": "b", "start": 1}]},
-     "turns.1.start", "time order"),
-    ("/v1/audit_batch", {"calls": [CALL, {"turns": [{"role": "boss", "text": "x"}]}]}, "calls.1.turns.0.role",
-     "'agent'"),
-])
+@pytest.mark.parametrize(
+    "path,body,field,says",
+    [
+        ("/v1/audit", {"turns": []}, "turns", "at least 1 item"),
+        ("/v1/audit", {"turns": [{"role": "agent", "text": "  "}]}, "turns.0.text", "needs text"),
+        ("/v1/audit", {"channel": "fax", "turns": [{"role": "agent", "text": "您好"}]}, "channel", "'phone' or 'chat'"),
+        (
+            "/v1/audit",
+            {"turns": [{"role": "agent", "text": "a", "start": 5}, {"role": "agent", "text": "b", "start": 1}]},
+            "turns.1.start",
+            "time order",
+        ),
+        (
+            "/v1/audit_batch",
+            {"calls": [CALL, {"turns": [{"role": "boss", "text": "x"}]}]},
+            "calls.1.turns.0.role",
+            "'agent'",
+        ),
+    ],
+)
 def test_bad_call_is_422_naming_the_field(client, path, body, field, says):
     r = client.post(path, json=body)
     assert r.status_code == 422, r.text

@@ -1,5 +1,6 @@
 """The service on a real uvicorn server over loopback (127.0.0.1 only): HTTP end to end, graceful
 shutdown finishing in-flight requests, and `cs-qa serve` as a process (SIGTERM, several workers)."""
+
 from __future__ import annotations
 
 import os
@@ -73,8 +74,10 @@ def test_real_server_over_loopback(rules_checker):
             assert r.status_code == 200 and r.headers["content-type"] == "application/json"
             assert r.json()["label"] == rules_checker.check("好的，我帮您查一下。", "[客户已等待约2分钟] 喂？").label
             assert c.post("/v1/check", json={"utterance": ""}).status_code == 422
-            assert c.post("/v1/check", content=b"x" * 20_000, headers={"content-type": "application/json"}
-                          ).status_code == 413
+            assert (
+                c.post("/v1/check", content=b"x" * 20_000, headers={"content-type": "application/json"}).status_code
+                == 413
+            )
             assert c.get("/healthz").json()["engine"] == "rules"  # the connection survives a 413's close
             assert "cs_qa_requests_total" in c.get("/metrics").text
 
@@ -83,6 +86,7 @@ def test_shutdown_finishes_requests_in_flight(rules_checker):
     checker = SlowChecker(rules_checker, seconds=0.5)
     got = {}
     with LiveServer(create_app(ServerConfig(engine="rules"), checker=checker)) as live:
+
         def post():
             got["r"] = httpx.post(live.url + "/v1/check_batch", json={"items": [{"utterance": "您好"}] * 3}, timeout=10)
 
@@ -117,9 +121,27 @@ def wait_healthy(url: str, proc: subprocess.Popen, seconds: float = 60) -> dict:
 def test_cs_qa_serve_with_two_workers_stops_on_sigterm(tmp_path):
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, "-m", "sdk", "serve", "--engine", "rules", "--port", str(port),
-                             "--workers", "2", "--log-level", "warning"], cwd=tmp_path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "sdk",
+            "serve",
+            "--engine",
+            "rules",
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+            "--log-level",
+            "warning",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         health = wait_healthy(url, proc)
@@ -142,6 +164,11 @@ def test_cs_qa_serve_with_two_workers_stops_on_sigterm(tmp_path):
 
 
 def test_cs_qa_serve_refuses_bad_settings():
-    p = subprocess.run([sys.executable, "-m", "sdk", "serve", "--batch-wait-ms", "9"], capture_output=True, text=True,
-                       env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=60)
+    p = subprocess.run(
+        [sys.executable, "-m", "sdk", "serve", "--batch-wait-ms", "9"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        timeout=60,
+    )
     assert p.returncode == 2 and "batch_wait_ms" in p.stderr

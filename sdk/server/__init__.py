@@ -6,6 +6,7 @@ prometheus-client).
 
 Importing this package is cheap; FastAPI is imported with ``create_app``.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -20,7 +21,8 @@ def __getattr__(name: str) -> Any:
         try:
             from . import app, run
         except ImportError as exc:  # fastapi / uvicorn / prometheus-client missing
-            raise ImportError(f"the HTTP service needs the 'server' extra: pip install 'cs-qa-sdk[server]' "
-                              f"({exc})") from exc
+            raise ImportError(
+                f"the HTTP service needs the 'server' extra: pip install 'cs-qa-sdk[server]' ({exc})"
+            ) from exc
         return app.create_app if name == "create_app" else run.serve
     raise AttributeError(f"module 'sdk.server' has no attribute {name!r}")

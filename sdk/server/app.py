@@ -5,6 +5,7 @@ Every model call runs on an inference thread (``Lanes``), never on the event loo
 Input errors are answered 422 naming the field and what was expected, oversize requests 413
 naming the limit; a 500 means a bug in the service, never bad input.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,7 +17,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
 from .. import __version__
 from ..records import check_input, emotion_input
@@ -24,16 +25,41 @@ from .batching import Lanes, MicroBatcher
 from .config import ServerConfig
 from .limits import BodyLimitMiddleware, too_large
 from .metrics import Metrics, MetricsMiddleware, Tracker
-from .schemas import (AuditBatchOut, AuditBatchRequest, CallIn, CheckBatchOut, CheckBatchRequest, CheckOut,
-                      CheckRequest, EmotionBatchOut, EmotionBatchRequest, EmotionOut, EmotionRequest, TooLargeOut,
-                      UNION_TAGS, ValidationErrorOut)
+from .schemas import (
+    UNION_TAGS,
+    AuditBatchOut,
+    AuditBatchRequest,
+    CallIn,
+    CheckBatchOut,
+    CheckBatchRequest,
+    CheckOut,
+    CheckRequest,
+    EmotionBatchOut,
+    EmotionBatchRequest,
+    EmotionOut,
+    EmotionRequest,
+    TooLargeOut,
+    ValidationErrorOut,
+)
 
 log = logging.getLogger("sdk.server")
 
-ENDPOINTS = ("/v1/check", "/v1/check_batch", "/v1/emotion", "/v1/emotion_batch", "/v1/audit", "/v1/audit_batch",
-             "/healthz", "/metrics", "/docs", "/openapi.json")
-ERRORS = {422: {"model": ValidationErrorOut, "description": "bad input: the field and what was expected"},
-          413: {"model": TooLargeOut, "description": "body or batch over the configured limit"}}
+ENDPOINTS = (
+    "/v1/check",
+    "/v1/check_batch",
+    "/v1/emotion",
+    "/v1/emotion_batch",
+    "/v1/audit",
+    "/v1/audit_batch",
+    "/healthz",
+    "/metrics",
+    "/docs",
+    "/openapi.json",
+)
+ERRORS = {
+    422: {"model": ValidationErrorOut, "description": "bad input: the field and what was expected"},
+    413: {"model": TooLargeOut, "description": "body or batch over the configured limit"},
+}
 
 
 def _dumps(obj: Any) -> bytes:
@@ -65,8 +91,12 @@ def _pydantic_error(e: Dict[str, Any]) -> Dict[str, Any]:
     loc = [p for i, p in enumerate(e["loc"]) if not (p in UNION_TAGS and i and e["loc"][i - 1] == "context")]
     if e["type"] == "json_invalid":
         reason = (e.get("ctx") or {}).get("error", "")
-        return _error(["body"], f"the body is not valid JSON ({reason} at character {loc[-1]}); expected a JSON "
-                                "object such as {\"utterance\": \"...\"}", "json_invalid")
+        return _error(
+            ["body"],
+            f"the body is not valid JSON ({reason} at character {loc[-1]}); expected a JSON "
+            'object such as {"utterance": "..."}',
+            "json_invalid",
+        )
     return _error(loc, e["msg"], e["type"])
 
 
@@ -95,18 +125,31 @@ def checker_info(checker: Any) -> Dict[str, Any]:
     engine = getattr(checker, "_engine", None)
     model = getattr(engine, "onnx", None)
     rules = getattr(engine, "rules", engine if getattr(engine, "name", "") == "rules" else None)
-    info: Dict[str, Any] = {"engine": checker.engine, "requested_engine": getattr(checker, "requested_engine", None),
-                            "fell_back": bool(getattr(checker, "fell_back", False)), "model": None, "rulebook": None}
+    info: Dict[str, Any] = {
+        "engine": checker.engine,
+        "requested_engine": getattr(checker, "requested_engine", None),
+        "fell_back": bool(getattr(checker, "fell_back", False)),
+        "model": None,
+        "rulebook": None,
+    }
     manifest = getattr(model, "manifest", None)
     if manifest is not None:
         path = manifest.model_dir / "manifest.json"
-        info["model"] = {"dir": str(manifest.model_dir), "version": manifest.version,
-                         "manifest_sha256": sha256_file(path) if path.is_file() else None,
-                         "tasks": sorted(manifest.tasks), "policy": getattr(engine, "policy", None)}
+        info["model"] = {
+            "dir": str(manifest.model_dir),
+            "version": manifest.version,
+            "manifest_sha256": sha256_file(path) if path.is_file() else None,
+            "tasks": sorted(manifest.tasks),
+            "policy": getattr(engine, "policy", None),
+        }
     book = getattr(rules, "rulebook", None)
     if book is not None:
-        info["rulebook"] = {"version": book.version, "company_name": book.company_name,
-                            "sources": list(book.sources), "rules": len(book.rules)}
+        info["rulebook"] = {
+            "version": book.version,
+            "company_name": book.company_name,
+            "sources": list(book.sources),
+            "rules": len(book.rules),
+        }
     return info
 
 
@@ -121,10 +164,22 @@ class Service:
         self.info = checker_info(checker)
         self.lanes = Lanes(config.threads or os.cpu_count() or 1)
         wait = config.batch_wait_ms / 1000
-        self.check_batcher = MicroBatcher(self._check_json, self.lanes, config.micro_batch_max, wait,
-                                          lambda: tracker.coming, self.metrics.batch_size.labels("check").observe)
-        self.emotion_batcher = MicroBatcher(self._emotion_json, self.lanes, config.micro_batch_max, wait,
-                                            lambda: tracker.coming, self.metrics.batch_size.labels("emotion").observe)
+        self.check_batcher = MicroBatcher(
+            self._check_json,
+            self.lanes,
+            config.micro_batch_max,
+            wait,
+            lambda: tracker.coming,
+            self.metrics.batch_size.labels("check").observe,
+        )
+        self.emotion_batcher = MicroBatcher(
+            self._emotion_json,
+            self.lanes,
+            config.micro_batch_max,
+            wait,
+            lambda: tracker.coming,
+            self.metrics.batch_size.labels("emotion").observe,
+        )
 
     # -- model passes (run on an inference thread): results as JSON, one per input
     def _check_json(self, items: List[Tuple[str, Any]]) -> List[bytes]:
@@ -154,8 +209,9 @@ class Service:
     def _audit_json(self, calls: List[Dict[str, Any]]) -> List[bytes]:
         results = self.checker.audit_batch(calls)
         self.metrics.items.labels("audit").inc(len(results))
-        fell_back = sum(1 for a in results for t in a.turns
-                        if getattr(t, "decided_by", None) is not None and t.decided_by.fell_back)
+        fell_back = sum(
+            1 for a in results for t in a.turns if getattr(t, "decided_by", None) is not None and t.decided_by.fell_back
+        )
         if fell_back:
             self.metrics.fallbacks.inc(fell_back)
         return [_dumps(r.to_dict()) for r in results]
@@ -176,8 +232,12 @@ class Service:
 def build_checker(config: ServerConfig):
     from ..checker import Checker
 
-    kwargs: Dict[str, Any] = {"engine": config.engine, "model_dir": config.model_dir,
-                              "rulebook": list(config.rulebook) or None, "threads": config.threads}
+    kwargs: Dict[str, Any] = {
+        "engine": config.engine,
+        "model_dir": config.model_dir,
+        "rulebook": list(config.rulebook) or None,
+        "threads": config.threads,
+    }
     if config.scorecard is not None:
         kwargs["scorecard"] = config.scorecard
     return Checker(**kwargs)
@@ -185,8 +245,9 @@ def build_checker(config: ServerConfig):
 
 def _check_item(req: CheckRequest, loc: Sequence[Any]) -> Tuple[str, Any]:
     """(utterance, context) as the SDK takes it; the SDK's own input checks run here, per request."""
-    context = req.context if not isinstance(req.context, list) else [
-        t.model_dump(exclude_none=True) for t in req.context]
+    context = (
+        req.context if not isinstance(req.context, list) else [t.model_dump(exclude_none=True) for t in req.context]
+    )
     try:
         check_input(req.utterance, context)
     except (TypeError, ValueError) as exc:
@@ -196,8 +257,7 @@ def _check_item(req: CheckRequest, loc: Sequence[Any]) -> Tuple[str, Any]:
 
 def _batch_limit(n: int, config: ServerConfig, field: str) -> None:
     if n > config.max_batch_items:
-        raise TooLarge(too_large(f"the batch ('{field}')", f"{n:,} items", config.max_batch_items,
-                                 "max_batch_items"))
+        raise TooLarge(too_large(f"the batch ('{field}')", f"{n:,} items", config.max_batch_items, "max_batch_items"))
 
 
 def create_app(config: Optional[ServerConfig] = None, checker: Any = None) -> FastAPI:
@@ -217,9 +277,13 @@ def create_app(config: Optional[ServerConfig] = None, checker: Any = None) -> Fa
         finally:
             await service.close()
 
-    app = FastAPI(title="cs-qa", version=__version__, lifespan=lifespan,
-                  description="Offline Chinese call-center compliance QA (客服质检) over HTTP. Results are the "
-                              "SDK's `to_dict()`; see the SDK's API for their fields.")
+    app = FastAPI(
+        title="cs-qa",
+        version=__version__,
+        lifespan=lifespan,
+        description="Offline Chinese call-center compliance QA (客服质检) over HTTP. Results are the "
+        "SDK's `to_dict()`; see the SDK's API for their fields.",
+    )
     app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_body_bytes)
     app.add_middleware(MetricsMiddleware, tracker=tracker)
 
@@ -244,15 +308,25 @@ def create_app(config: Optional[ServerConfig] = None, checker: Any = None) -> Fa
         log.exception("internal error on %s", request.url.path)
         return _json(_dumps({"detail": f"internal error ({type(exc).__name__}); see the server log"}), 500)
 
-    @app.post("/v1/check", response_model=CheckOut, responses=ERRORS, tags=["check"],
-              summary="Compliance of one agent utterance")
+    @app.post(
+        "/v1/check",
+        response_model=CheckOut,
+        responses=ERRORS,
+        tags=["check"],
+        summary="Compliance of one agent utterance",
+    )
     async def check(req: CheckRequest, request: Request) -> Response:
         item = _check_item(req, ("body",))
         tracker.queued(request.scope)
         return _json(await service().check_batcher.submit(item))
 
-    @app.post("/v1/check_batch", response_model=CheckBatchOut, responses=ERRORS, tags=["check"],
-              summary="Compliance of many agent utterances, in order")
+    @app.post(
+        "/v1/check_batch",
+        response_model=CheckBatchOut,
+        responses=ERRORS,
+        tags=["check"],
+        summary="Compliance of many agent utterances, in order",
+    )
     async def check_batch(req: CheckBatchRequest, request: Request) -> Response:
         tracker.queued(request.scope)
         _batch_limit(len(req.items), config, "items")
@@ -266,8 +340,13 @@ def create_app(config: Optional[ServerConfig] = None, checker: Any = None) -> Fa
             raise Invalid(errors)
         return _json(await service().check_many(items))
 
-    @app.post("/v1/emotion", response_model=EmotionOut, responses=ERRORS, tags=["emotion"],
-              summary="Emotion of one customer utterance")
+    @app.post(
+        "/v1/emotion",
+        response_model=EmotionOut,
+        responses=ERRORS,
+        tags=["emotion"],
+        summary="Emotion of one customer utterance",
+    )
     async def emotion(req: EmotionRequest, request: Request) -> Response:
         try:
             emotion_input(req.text)
@@ -276,8 +355,13 @@ def create_app(config: Optional[ServerConfig] = None, checker: Any = None) -> Fa
         tracker.queued(request.scope)
         return _json(await service().emotion_batcher.submit(req.text))
 
-    @app.post("/v1/emotion_batch", response_model=EmotionBatchOut, responses=ERRORS, tags=["emotion"],
-              summary="Emotion of many customer utterances, in order")
+    @app.post(
+        "/v1/emotion_batch",
+        response_model=EmotionBatchOut,
+        responses=ERRORS,
+        tags=["emotion"],
+        summary="Emotion of many customer utterances, in order",
+    )
     async def emotion_batch(req: EmotionBatchRequest, request: Request) -> Response:
         tracker.queued(request.scope)
         _batch_limit(len(req.texts), config, "texts")
@@ -293,14 +377,23 @@ def create_app(config: Optional[ServerConfig] = None, checker: Any = None) -> Fa
             raise Invalid([_call_error(exc, loc)]) from None
         return raw
 
-    @app.post("/v1/audit", responses=ERRORS, tags=["audit"],
-              summary="Audit one whole call or chat session: per-turn results, call-level findings, score")
+    @app.post(
+        "/v1/audit",
+        responses=ERRORS,
+        tags=["audit"],
+        summary="Audit one whole call or chat session: per-turn results, call-level findings, score",
+    )
     async def audit(call: CallIn, request: Request) -> Response:
         tracker.queued(request.scope)
         return _json(await service().audit_one(valid_call(call, ("body",))))
 
-    @app.post("/v1/audit_batch", response_model=AuditBatchOut, responses=ERRORS, tags=["audit"],
-              summary="Audit many calls, in order")
+    @app.post(
+        "/v1/audit_batch",
+        response_model=AuditBatchOut,
+        responses=ERRORS,
+        tags=["audit"],
+        summary="Audit many calls, in order",
+    )
     async def audit_batch(req: AuditBatchRequest, request: Request) -> Response:
         tracker.queued(request.scope)
         _batch_limit(len(req.calls), config, "calls")
@@ -318,11 +411,15 @@ def create_app(config: Optional[ServerConfig] = None, checker: Any = None) -> Fa
     async def healthz(request: Request) -> Response:
         tracker.queued(request.scope)
         s = service()
-        body = {"status": "ok", "sdk_version": __version__, "pid": os.getpid(), **s.info,
-                "scorecard": config.scorecard or "default",
-                "limits": {"max_body_bytes": config.max_body_bytes, "max_batch_items": config.max_batch_items},
-                "batching": {"wait_ms": config.batch_wait_ms, "max_items": config.micro_batch_max,
-                             "lanes": s.lanes.slots}}
+        body = {
+            "status": "ok",
+            "sdk_version": __version__,
+            "pid": os.getpid(),
+            **s.info,
+            "scorecard": config.scorecard or "default",
+            "limits": {"max_body_bytes": config.max_body_bytes, "max_batch_items": config.max_batch_items},
+            "batching": {"wait_ms": config.batch_wait_ms, "max_items": config.micro_batch_max, "lanes": s.lanes.slots},
+        }
         return _json(_dumps(body))
 
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics (text format)")

@@ -5,6 +5,7 @@ requests that arrive together are checked in one ``check_batch`` call. A request
 than ``wait_s`` for company, and only when more requests are known to be on their way (already
 received by the server but not yet queued); a lone request goes straight to the model.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -61,9 +62,15 @@ class MicroBatcher(Generic[T, R]):
     while some are and the batch has room, it waits for them, at most ``wait_s``.
     """
 
-    def __init__(self, run_batch: Callable[[List[T]], Sequence[R]], lanes: Lanes, max_items: int = 64,
-                 wait_s: float = 0.002, coming: Callable[[], int] = lambda: 0,
-                 on_batch: Callable[[int], None] = lambda n: None) -> None:
+    def __init__(
+        self,
+        run_batch: Callable[[List[T]], Sequence[R]],
+        lanes: Lanes,
+        max_items: int = 64,
+        wait_s: float = 0.002,
+        coming: Callable[[], int] = lambda: 0,
+        on_batch: Callable[[int], None] = lambda n: None,
+    ) -> None:
         self.run_batch, self.lanes, self.max_items, self.wait_s = run_batch, lanes, max_items, wait_s
         self.coming, self.on_batch = coming, on_batch
         self._pending: Deque[Tuple[T, asyncio.Future]] = deque()

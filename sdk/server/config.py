@@ -3,6 +3,7 @@
 ``cs-qa serve`` passes the settings to each worker process through one environment variable
 (uvicorn starts workers from an import string, so they cannot receive Python objects).
 """
+
 from __future__ import annotations
 
 import json
@@ -24,6 +25,7 @@ class ServerConfig:
     batch_wait_ms: how long a single request may wait for others to share its model pass.
     micro_batch_max: at most this many single requests go into one model pass.
     """
+
     engine: str = "auto"
     model_dir: Optional[str] = None
     rulebook: List[str] = field(default_factory=list)
@@ -43,8 +45,9 @@ class ServerConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
-        if self.threads is not None and (isinstance(self.threads, bool) or not isinstance(self.threads, int)
-                                         or self.threads < 1):
+        if self.threads is not None and (
+            isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1
+        ):
             raise ValueError(f"threads must be a positive int or None, got {self.threads!r}")
         wait = self.batch_wait_ms
         if isinstance(wait, bool) or not isinstance(wait, (int, float)) or not 0 <= wait <= 2:

@@ -1,13 +1,18 @@
 """Request size limits, answered with 413 naming the limit (before any JSON is parsed), and bodies
 that are not UTF-8 (as JSON must be), answered 422."""
+
 from __future__ import annotations
 
 import json
 
 
 def too_large(what: str, size: str, limit: int, setting: str) -> bytes:
-    return json.dumps({"detail": f"{what} is {size}; the limit is {limit:,} ({setting}, set with "
-                                 f"cs-qa serve --{setting.replace('_', '-')})"}).encode()
+    return json.dumps(
+        {
+            "detail": f"{what} is {size}; the limit is {limit:,} ({setting}, set with "
+            f"cs-qa serve --{setting.replace('_', '-')})"
+        }
+    ).encode()
 
 
 class BodyLimitMiddleware:
@@ -46,9 +51,9 @@ class BodyLimitMiddleware:
         try:
             body.decode("utf-8")
         except UnicodeDecodeError as exc:
-            await self._send(send, 422, json.dumps({"detail": [{
-                "loc": ["body"], "field": "body", "type": "json_invalid",
-                "msg": f"the body is not UTF-8 (byte {exc.start}: {exc.reason}); JSON must be sent as UTF-8"}]}).encode())
+            message = f"the body is not UTF-8 (byte {exc.start}: {exc.reason}); JSON must be sent as UTF-8"
+            error = {"loc": ["body"], "field": "body", "type": "json_invalid", "msg": message}
+            await self._send(send, 422, json.dumps({"detail": [error]}).encode())
             return
 
         async def replay():
@@ -65,7 +70,15 @@ class BodyLimitMiddleware:
 
     @staticmethod
     async def _send(send, status: int, body: bytes) -> None:
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                                (b"connection", b"close")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})

@@ -3,14 +3,14 @@
 Each app has its own registry (tests build many apps in one process). With several worker
 processes ``cs-qa serve`` sets PROMETHEUS_MULTIPROC_DIR and /metrics sums every worker's values.
 """
+
 from __future__ import annotations
 
 import os
 import time
 from typing import Iterable, Optional, Tuple
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1000)
@@ -25,20 +25,42 @@ class Metrics:
         self.endpoints = frozenset(endpoints)
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.requests = Counter("cs_qa_requests", "HTTP requests by endpoint and status code",
-                                ("endpoint", "status"), registry=r)
-        self.latency = Histogram("cs_qa_request_duration_seconds", "HTTP request latency by endpoint",
-                                 ("endpoint",), buckets=LATENCY_BUCKETS, registry=r)
-        self.errors = Counter("cs_qa_errors", "Requests answered with an error, by endpoint and kind "
-                              "(invalid_input 422, too_large 413, not_found 404/405, internal 5xx)",
-                              ("endpoint", "kind"), registry=r)
+        self.requests = Counter(
+            "cs_qa_requests", "HTTP requests by endpoint and status code", ("endpoint", "status"), registry=r
+        )
+        self.latency = Histogram(
+            "cs_qa_request_duration_seconds",
+            "HTTP request latency by endpoint",
+            ("endpoint",),
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.errors = Counter(
+            "cs_qa_errors",
+            "Requests answered with an error, by endpoint and kind "
+            "(invalid_input 422, too_large 413, not_found 404/405, internal 5xx)",
+            ("endpoint", "kind"),
+            registry=r,
+        )
         self.items = Counter("cs_qa_items", "Utterances, texts or calls checked, by kind", ("kind",), registry=r)
-        self.fallbacks = Counter("cs_qa_engine_fallbacks", "Results decided by the rules because the model "
-                                 "could not be loaded (engine='auto' fell back)", registry=r)
-        self.batch_size = Histogram("cs_qa_model_batch_size", "Items per model pass (micro-batched single "
-                                    "requests, or one batch request)", ("kind",), buckets=BATCH_BUCKETS, registry=r)
-        self.model_loaded = Gauge("cs_qa_model_loaded", "1 when the model engine serves, 0 when the rules do",
-                                  registry=r, multiprocess_mode="min")
+        self.fallbacks = Counter(
+            "cs_qa_engine_fallbacks",
+            "Results decided by the rules because the model could not be loaded (engine='auto' fell back)",
+            registry=r,
+        )
+        self.batch_size = Histogram(
+            "cs_qa_model_batch_size",
+            "Items per model pass (micro-batched single requests, or one batch request)",
+            ("kind",),
+            buckets=BATCH_BUCKETS,
+            registry=r,
+        )
+        self.model_loaded = Gauge(
+            "cs_qa_model_loaded",
+            "1 when the model engine serves, 0 when the rules do",
+            registry=r,
+            multiprocess_mode="min",
+        )
 
     def endpoint(self, path: str) -> str:
         """A bounded label: unknown paths (scanners, typos) share one."""

@@ -1,6 +1,7 @@
 """Request and response bodies of the HTTP API (pydantic): what /docs shows and what a bad request
 is checked against. Input rules match the SDK's (a blank utterance is rejected here already, with
 the field named), so one bad request never reaches a model pass that other requests share."""
+
 from __future__ import annotations
 
 from typing import Annotated, Any, Dict, List, Literal, Optional, Union
@@ -41,22 +42,33 @@ def _context_kind(value: Any) -> Optional[str]:
 
 
 # A string or a list of turns; anything else gets one error naming both (not one per union branch).
-Context = Optional[Annotated[
-    Union[Annotated[str, Tag("str")], Annotated[List[TurnIn], Tag("turns")]],
-    Discriminator(_context_kind, custom_error_type="context_type",
-                  custom_error_message="context must be a string, a list of turns "
-                                       "({role, text, start?, end?}) or null"),
-]]
+Context = Optional[
+    Annotated[
+        Union[Annotated[str, Tag("str")], Annotated[List[TurnIn], Tag("turns")]],
+        Discriminator(
+            _context_kind,
+            custom_error_type="context_type",
+            custom_error_message="context must be a string, a list of turns ({role, text, start?, end?}) or null",
+        ),
+    ]
+]
 UNION_TAGS = ("str", "turns")
 
 
 class CheckRequest(_Strict):
     utterance: Text = Field(description="one agent utterance")
-    context: Context = Field(None, description="what came before: a string such as '[客户已等待约2分钟] 喂？还有人吗？', "
-                             "or the preceding turns, oldest first")
+    context: Context = Field(
+        None,
+        description="what came before: a string such as '[客户已等待约2分钟] 喂？还有人吗？', "
+        "or the preceding turns, oldest first",
+    )
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"utterance": "好的，我帮您查一下。", "context": "[客户已等待约2分钟] 喂？还有人吗？"}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"utterance": "好的，我帮您查一下。", "context": "[客户已等待约2分钟] 喂？还有人吗？"}]
+        },
+    )
 
 
 class CheckBatchRequest(_Strict):
@@ -73,18 +85,47 @@ class EmotionBatchRequest(_Strict):
 
 class CallTurnIn(TurnIn):
     """A turn of a call; may carry more fields (e.g. ``speaker``), which the audit reads or echoes."""
+
     model_config = ConfigDict(extra="allow")
 
 
 class CallIn(BaseModel):
     """A call as in the SDK's ``audit``; fields beyond these are echoed in the result."""
-    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [{
-        "id": "c-0001", "channel": "phone", "ring_seconds": 12.0, "turns": [
-            {"role": "agent", "text": "您好，星河电力客服中心，工号1023，很高兴为您服务。", "start": 0.4, "end": 4.1},
-            {"role": "customer", "text": "我家停电两天了，怎么还没人来修？", "start": 4.6, "end": 8.0},
-            {"role": "agent", "text": "对不起，请您稍等片刻，好吗？我帮您查一下。", "start": 8.3, "end": 10.9},
-            {"role": "event", "text": "hold", "start": 11.0, "end": 84.0},
-            {"role": "agent", "text": "让您久等了，抢修人员预计下午三点前到达。", "start": 84.5, "end": 89.0}]}]})
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "c-0001",
+                    "channel": "phone",
+                    "ring_seconds": 12.0,
+                    "turns": [
+                        {
+                            "role": "agent",
+                            "text": "您好，星河电力客服中心，工号1023，很高兴为您服务。",
+                            "start": 0.4,
+                            "end": 4.1,
+                        },
+                        {"role": "customer", "text": "我家停电两天了，怎么还没人来修？", "start": 4.6, "end": 8.0},
+                        {
+                            "role": "agent",
+                            "text": "对不起，请您稍等片刻，好吗？我帮您查一下。",
+                            "start": 8.3,
+                            "end": 10.9,
+                        },
+                        {"role": "event", "text": "hold", "start": 11.0, "end": 84.0},
+                        {
+                            "role": "agent",
+                            "text": "让您久等了，抢修人员预计下午三点前到达。",
+                            "start": 84.5,
+                            "end": 89.0,
+                        },
+                    ],
+                }
+            ]
+        },
+    )
     id: Optional[Union[str, int]] = None
     channel: Optional[Literal["phone", "chat"]] = None
     ring_seconds: Seconds = None
@@ -96,6 +137,7 @@ class AuditBatchRequest(_Strict):
 
 
 # ---------------------------------------------------------------- responses (documentation only)
+
 
 class FindingOut(BaseModel):
     rule_id: str

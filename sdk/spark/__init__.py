@@ -8,6 +8,7 @@
 Each returns ``df`` with result columns and an ``error`` column: one output row per input row.
 As a job: ``python -m sdk.spark check --input in.jsonl --output out/`` (also under spark-submit).
 """
+
 from .frames import AUDIT_COLUMNS, CHECK_COLUMNS, EMOTION_COLUMNS, CheckerSpec, audit, check, emotion
 
 __all__ = ["check", "emotion", "audit", "CheckerSpec", "CHECK_COLUMNS", "EMOTION_COLUMNS", "AUDIT_COLUMNS"]

@@ -4,6 +4,7 @@ Runs as it is under ``spark-submit`` (give it the path of ``sdk/spark/__main__.p
 starts a local Spark (``--master``, default ``local[*]``). Every input row gives one output row;
 rows that cannot be checked carry their reason in ``error``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,14 +21,20 @@ CORRUPT = "_corrupt_record"
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m sdk.spark", description="cs-qa over Spark: one output row per input "
-                                "row, with the result columns and an error column")
+    p = argparse.ArgumentParser(
+        prog="python -m sdk.spark",
+        description="cs-qa over Spark: one output row per input row, with the result columns and an error column",
+    )
     p.add_argument("task", choices=("check", "emotion", "audit"))
     p.add_argument("--input", required=True, help="input file or directory (JSONL, CSV with a header, Parquet, text)")
     p.add_argument("--output", required=True, help="output directory (Spark writes part files)")
     p.add_argument("--format", choices=FORMATS, default="jsonl", help="output format (default jsonl)")
-    p.add_argument("--input-format", choices=INPUT_FORMATS, default="auto",
-                   help="auto: by extension (.jsonl/.json, .csv, .parquet, .txt); text: one utterance per line")
+    p.add_argument(
+        "--input-format",
+        choices=INPUT_FORMATS,
+        default="auto",
+        help="auto: by extension (.jsonl/.json, .csv, .parquet, .txt); text: one utterance per line",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
     p.add_argument("--utterance-col", help="check: the utterance column (default 'utterance', else 'text')")
     p.add_argument("--context-col", default="context", help="check: the context column, if present")
@@ -92,8 +99,13 @@ def read(spark, path: str, fmt: str):
     if fmt == "jsonl":
         return spark.read.option("mode", "PERMISSIVE").option("columnNameOfCorruptRecord", CORRUPT).json(path)
     if fmt == "csv":
-        return (spark.read.option("header", True).option("multiLine", True).option("escape", '"')
-                .option("encoding", "UTF-8").csv(path))
+        return (
+            spark.read.option("header", True)
+            .option("multiLine", True)
+            .option("escape", '"')
+            .option("encoding", "UTF-8")
+            .csv(path)
+        )
     if fmt == "text":
         return spark.read.text(path)
     return spark.read.parquet(path)
@@ -106,8 +118,12 @@ def write(df, path: str, fmt: str, overwrite: bool) -> None:
     writer_df = df
     if fmt == "csv":  # CSV holds no maps or arrays: those columns are written as JSON
         complex_types = (ArrayType, MapType, StructType)
-        writer_df = df.select(*[F.to_json(F.col(f.name)).alias(f.name) if isinstance(f.dataType, complex_types)
-                                else F.col(f.name) for f in df.schema.fields])
+        writer_df = df.select(
+            *[
+                F.to_json(F.col(f.name)).alias(f.name) if isinstance(f.dataType, complex_types) else F.col(f.name)
+                for f in df.schema.fields
+            ]
+        )
     w = writer_df.write.mode("overwrite" if overwrite else "errorifexists")
     if fmt == "jsonl":
         w.option("ignoreNullFields", False).json(path)
@@ -134,20 +150,30 @@ def run(spark, args: argparse.Namespace):
     from . import frames
 
     df = read(spark, args.input, input_format(args.input, args.input_format))
-    spec = frames.CheckerSpec(engine=args.engine, model_dir=args.model_dir, rulebook=tuple(args.rulebook),
-                              scorecard=args.scorecard, threads=args.threads)
+    spec = frames.CheckerSpec(
+        engine=args.engine,
+        model_dir=args.model_dir,
+        rulebook=tuple(args.rulebook),
+        scorecard=args.scorecard,
+        threads=args.threads,
+    )
     if args.task == "check":
-        out = frames.check(df, _column(df, args.utterance_col, "utterance", "text"), args.context_col,
-                           prefix=args.prefix, spec=spec)
+        out = frames.check(
+            df, _column(df, args.utterance_col, "utterance", "text"), args.context_col, prefix=args.prefix, spec=spec
+        )
     elif args.task == "emotion":
         out = frames.emotion(df, _column(df, args.text_col, "text", "utterance"), prefix=args.prefix, spec=spec)
     else:
         out = frames.audit(df, args.turns_col, prefix=args.prefix, spec=spec)
     if CORRUPT in df.columns:  # a line that is not JSON: say so, rather than "utterance is None"
         error = args.prefix + "error"
-        out = out.withColumn(error, F.when(F.col(CORRUPT).isNotNull(), F.concat(
-            F.lit("ValueError: the line is not valid JSON: "), F.substring(F.col(CORRUPT), 1, 80))
-        ).otherwise(F.col(error))).drop(CORRUPT)  # a column by that name means something else to readers
+        out = out.withColumn(
+            error,
+            F.when(
+                F.col(CORRUPT).isNotNull(),
+                F.concat(F.lit("ValueError: the line is not valid JSON: "), F.substring(F.col(CORRUPT), 1, 80)),
+            ).otherwise(F.col(error)),
+        ).drop(CORRUPT)  # a column by that name means something else to readers
     return out
 
 
