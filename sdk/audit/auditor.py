@@ -20,7 +20,7 @@ from ..result_builder import build_check_result
 from ..results import CheckResult, EmotionResult
 from .checks import CHECKS, Skip
 from .config import CallConfig, Scorecard
-from .model import KNOWN_EVENTS, Call, CallInput, parse_call
+from .model import KNOWN_EVENTS, KNOWN_NOTES, SILENCE_EVENTS, Call, CallInput, parse_call
 from .results import AuditResult, CallEmotion, CallFinding, SkippedCheck
 from .scoring import apply_scorecard
 from .view import CallView, Patterns, build_view
@@ -131,7 +131,7 @@ class Auditor:
         emotion = CallEmotion.of([(i, r) for i, r in enumerate(turn_results) if isinstance(r, EmotionResult)])
         warnings = [f"turn {t.index}: unknown event {t.text!r} kept as a note; known events: "
                     f"{', '.join(KNOWN_EVENTS)}" for t in call.turns if t.role == "event"
-                    and t.event not in KNOWN_EVENTS]
+                    and t.event not in KNOWN_EVENTS + KNOWN_NOTES]
         agent_id = call.agent_id or next((t.speaker for t in call.turns if t.role == "agent" and t.speaker), None)
         return AuditResult(
             id=call.id, channel=call.channel, score=score, passed=passed, turns=turn_results,
@@ -206,6 +206,8 @@ def _event_note(view: CallView, index: int) -> Optional[str]:
     if name in ("hold", "mute"):
         kind = "通话保持中" if name == "hold" else "通话静音中"
         return f"{kind}，客户等待了{_waited(seconds)}" if seconds is not None else f"{kind}，客户等待"
+    if name in SILENCE_EVENTS:
+        return f"线路静默，客户等待了{_waited(t.duration)}" if t.duration is not None else "线路静默，客户等待"
     if name == "transfer":
         return "转接"
     if name in ("agent_hangup", "customer_hangup"):

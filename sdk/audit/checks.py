@@ -12,7 +12,7 @@ import re
 from typing import Callable, Dict, List, Optional, Sequence
 
 from ..results import CheckResult, EmotionResult
-from .model import Turn
+from .model import SILENCE_EVENTS, Turn
 from .results import CallFinding
 from .view import CallView, Hold, content_chars
 
@@ -160,22 +160,33 @@ def hold_return(view: CallView, turn_results) -> List[CallFinding]:
 def dead_air(view: CallView, turn_results) -> List[CallFinding]:
     if view.silent_caller:
         return []  # the silent-caller procedure has its own pauses
-    spoken = view.spoken()
-    _needs_times(spoken, "无法判断通话中的静默")
-    if not any(t.end is not None for t in spoken):
-        raise Skip("没有结束时间（end）：无法判断通话中的静默")
     limit = view.config["silence.dead_air"].max_gap_s
     waits = {h.after for h in view.holds if h.after is not None}
     out = []
+    # Silence marked as an event ("silence" / "静默", with start and end) counts by its own length.
+    for t in view.call.turns:
+        if t.event in SILENCE_EVENTS and t.duration is not None and t.duration > limit:
+            nxt = view.next_agent(t.index)
+            if nxt is None or nxt.index not in waits:
+                out.append(finding(view, "silence.dead_air", [t.index] + ([nxt.index] if nxt else []),
+                                   t.start, t.end, seconds=t.duration, limit=limit))
+    spoken = view.spoken()
+    if any(t.start is None for t in spoken) or not any(t.end is not None for t in spoken):
+        if out:
+            return out
+        _needs_times(spoken, "无法判断通话中的静默")
+        raise Skip("没有结束时间（end）：无法判断通话中的静默")
     last_end: Optional[float] = None
     last_turn: Optional[Turn] = None
     event_since = False
     for t in view.call.turns:
         if t.role == "event":
-            event_since = True
+            # a hold, mute or transfer explains the gap; a marked silence was counted above
+            event_since = event_since or t.event not in SILENCE_EVENTS
             continue
         if (t.role == "agent" and last_end is not None and last_turn is not None and not event_since
-                and t.index not in waits and t.start - last_end > limit):
+                and t.index not in waits and t.start - last_end > limit
+                and not any(f.turns[-1] == t.index for f in out)):
             out.append(finding(view, "silence.dead_air", [last_turn.index, t.index], last_end, t.start,
                                seconds=t.start - last_end, limit=limit))
         end = t.end if t.end is not None else t.start
