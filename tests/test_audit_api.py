@@ -1,8 +1,8 @@
 """sdk.audit / sdk.audit_batch / Checker.audit as ../shared/API.md says; bad input fails clearly."""
 import pytest
+from audit_calls import CLEAN_CHAT, CLEAN_PHONE, variant
 
 import sdk
-from audit_calls import CLEAN_CHAT, CLEAN_PHONE, variant
 from sdk.audit.auditor import AuditError
 
 

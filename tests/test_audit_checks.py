@@ -1,9 +1,9 @@
 """Call-level checks, table-driven: clean calls pass with no finding; each planted fault is
 found by its check on the right turn(s). Rules engine, so the per-turn part is deterministic."""
 import pytest
+from audit_calls import CLEAN_CHAT, CLEAN_PHONE, CLEAN_SILENT, variant
 
 import sdk
-from audit_calls import CLEAN_CHAT, CLEAN_PHONE, CLEAN_SILENT, variant
 
 
 @pytest.fixture(scope="module")

@@ -4,13 +4,13 @@ Per turn, a batch of calls costs two model passes in all: one ``check_batch``
 over every agent turn (each judged with the turns before it as its context)
 and one ``emotion_batch`` over every customer turn.
 """
-from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from __future__ import annotations
 
 import dataclasses
 import re
+from dataclasses import dataclass
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 from ..context import Turn as ContextTurn
 from ..dialogue import MAX_CONTEXT_TURNS
@@ -35,6 +35,7 @@ _ROLLUP_LABELS = ("non_compliant", "missing_apology", "missing_thanks")
 @dataclass(frozen=True)
 class AuditError:
     """A call that could not be audited, in an ``audit_batch(..., errors="return")``."""
+
     index: int
     id: Optional[str]
     error: str
@@ -44,8 +45,14 @@ class AuditError:
 
 
 class Auditor:
-    def __init__(self, checker, config: CallConfig, scorecard: Scorecard,
-                 lexicons: Dict[str, Sequence[str]], company: Optional[str] = None):
+    def __init__(
+        self,
+        checker,
+        config: CallConfig,
+        scorecard: Scorecard,
+        lexicons: Dict[str, Sequence[str]],
+        company: Optional[str] = None,
+    ):
         self.checker = checker
         self.config = config
         self.scorecard = scorecard
@@ -56,13 +63,15 @@ class Auditor:
     def audit(self, call: CallInput, channel: Optional[str] = None) -> AuditResult:
         return self._audit_parsed([parse_call(call, channel)])[0]
 
-    def audit_batch(self, calls: Iterable[CallInput], channel: Optional[str] = None,
-                    errors: str = "raise") -> List[Union[AuditResult, AuditError]]:
+    def audit_batch(
+        self, calls: Iterable[CallInput], channel: Optional[str] = None, errors: str = "raise"
+    ) -> List[Union[AuditResult, AuditError]]:
         if errors not in ("raise", "return"):
             raise ValueError(f"errors must be 'raise' or 'return', got {errors!r}")
         if isinstance(calls, (str, bytes, dict)):
-            raise TypeError(f"audit_batch takes a list of calls, got a single {type(calls).__name__}; "
-                            f"use audit() for one call")
+            raise TypeError(
+                f"audit_batch takes a list of calls, got a single {type(calls).__name__}; use audit() for one call"
+            )
         parsed: List[Union[Call, AuditError]] = []
         for i, raw in enumerate(calls):
             try:
@@ -129,20 +138,37 @@ class Auditor:
         findings.sort(key=lambda f: (min(f.turns) if f.turns else -1, f.check_id))
         score, passed, findings, lines, critical = apply_scorecard(self.scorecard, findings, turn_results)
         emotion = CallEmotion.of([(i, r) for i, r in enumerate(turn_results) if isinstance(r, EmotionResult)])
-        warnings = [f"turn {t.index}: unknown event {t.text!r} kept as a note; known events: "
-                    f"{', '.join(KNOWN_EVENTS)}" for t in call.turns if t.role == "event"
-                    and t.event not in KNOWN_EVENTS + KNOWN_NOTES]
+        warnings = [
+            f"turn {t.index}: unknown event {t.text!r} kept as a note; known events: {', '.join(KNOWN_EVENTS)}"
+            for t in call.turns
+            if t.role == "event" and t.event not in KNOWN_EVENTS + KNOWN_NOTES
+        ]
         agent_id = call.agent_id or next((t.speaker for t in call.turns if t.role == "agent" and t.speaker), None)
         return AuditResult(
-            id=call.id, channel=call.channel, score=score, passed=passed, turns=turn_results,
-            findings=findings, skipped=skipped, emotion=emotion, engine=self.checker.engine,
-            scorecard=self.scorecard.name, pass_mark=self.scorecard.pass_mark, score_lines=lines, critical=critical, agent_id=agent_id,
-            call={"turns": [t.to_dict() for t in call.turns], "ring_seconds": call.ring_seconds,
-                  "rings": view.rings, **({"meta": call.meta} if call.meta else {})},
-            warnings=warnings)
+            id=call.id,
+            channel=call.channel,
+            score=score,
+            passed=passed,
+            turns=turn_results,
+            findings=findings,
+            skipped=skipped,
+            emotion=emotion,
+            engine=self.checker.engine,
+            scorecard=self.scorecard.name,
+            pass_mark=self.scorecard.pass_mark,
+            score_lines=lines,
+            critical=critical,
+            agent_id=agent_id,
+            call={
+                "turns": [t.to_dict() for t in call.turns],
+                "ring_seconds": call.ring_seconds,
+                "rings": view.rings,
+                **({"meta": call.meta} if call.meta else {}),
+            },
+            warnings=warnings,
+        )
 
-    def _rollup(self, view: CallView, turn_results: List[Any], call_findings: List[CallFinding]
-                ) -> List[CallFinding]:
+    def _rollup(self, view: CallView, turn_results: List[Any], call_findings: List[CallFinding]) -> List[CallFinding]:
         """One finding per agent turn whose per-turn label is a fault, unless a call-level check
         already reported the same fault on that turn."""
         from .checks import finding
@@ -166,14 +192,26 @@ class Auditor:
             severity = max((f.severity for f in own), key=lambda s: _SEVERITY_RANK.get(s, 1), default=None)
             text = "；".join(dict.fromkeys(f.message for f in rules)) or r.label
             t = view.call.turns[i]
-            out.append(finding(view, cid, [i], t.start, t.end, label=r.label,
-                               rule_ids=[f.rule_id for f in own], severity=severity,
-                               rules=text))
+            out.append(
+                finding(
+                    view,
+                    cid,
+                    [i],
+                    t.start,
+                    t.end,
+                    label=r.label,
+                    rule_ids=[f.rule_id for f in own],
+                    severity=severity,
+                    rules=text,
+                )
+            )
         return out
 
 
 # The customer's words show they have been waiting ("还在吗", "人呢", "等了好久", "？？").
-_NUDGE = re.compile(r"在吗|在不在|还在|有人吗|人呢|人去哪|怎么(这么|那么)?(久|慢)|等(了)?(好|半天|这么久|那么久|很久|好久)|[?？]{2,}")
+_NUDGE = re.compile(
+    r"在吗|在不在|还在|有人吗|人呢|人去哪|怎么(这么|那么)?(久|慢)|等(了)?(好|半天|这么久|那么久|很久|好久)|[?？]{2,}"
+)
 
 
 def _waited_before(view: CallView, index: int) -> bool:
@@ -181,7 +219,7 @@ def _waited_before(view: CallView, index: int) -> bool:
     if any(h.after == index for h in view.holds):
         return True
     turns = view.call.turns
-    for u in reversed(turns[max(0, index - CONTEXT_TURNS):index]):
+    for u in reversed(turns[max(0, index - CONTEXT_TURNS) : index]):
         if u.role == "agent":
             break
         if u.role == "event" and u.event in ("hold", "mute", "transfer"):
@@ -225,7 +263,7 @@ def _contexts(view: CallView) -> Dict[int, Optional[List[ContextTurn]]]:
     turns = view.call.turns
     waits = {h.after: h for h in view.holds if h.event is None and h.after is not None}
     first_agent = next((t.index for t in turns if t.role == "agent"), None)
-    late = (view.rings is not None and view.rings > view.config["answer.rings"].max_rings)
+    late = view.rings is not None and view.rings > view.config["answer.rings"].max_rings
     notes: Dict[int, Optional[str]] = {t.index: _event_note(view, t.index) for t in turns if t.role == "event"}
     prompts_before: Dict[int, int] = {}
     if view.silent_caller:
@@ -269,8 +307,9 @@ def _verdicts(checker: Any, items: List[CheckInput]) -> list:
 
 def _copy(result: EmotionResult) -> EmotionResult:
     # results are mutable: every turn gets its own object
-    return dataclasses.replace(result, scores=dict(result.scores), cues=list(result.cues),
-                               warnings=list(result.warnings))
+    return dataclasses.replace(
+        result, scores=dict(result.scores), cues=list(result.cues), warnings=list(result.warnings)
+    )
 
 
 def load_checker_scorecard(path, rulebook=None) -> Scorecard:

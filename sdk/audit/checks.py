@@ -6,6 +6,7 @@ run (no timestamps, no hang-up events): a time check is never silently passed.
 A check that does not apply to a call (no holds, a chat-only check on a phone
 call) returns no findings and is not listed as skipped.
 """
+
 from __future__ import annotations
 
 import re
@@ -25,17 +26,32 @@ def _fmt(value: float) -> str:
     return f"{value:.1f}".rstrip("0").rstrip(".")
 
 
-def finding(view: CallView, check_id: str, turns: Sequence[int], start: Optional[float] = None,
-            end: Optional[float] = None, label: Optional[str] = None, rule_ids: Sequence[str] = (),
-            severity: Optional[str] = None, **values) -> CallFinding:
+def finding(
+    view: CallView,
+    check_id: str,
+    turns: Sequence[int],
+    start: Optional[float] = None,
+    end: Optional[float] = None,
+    label: Optional[str] = None,
+    rule_ids: Sequence[str] = (),
+    severity: Optional[str] = None,
+    **values,
+) -> CallFinding:
     s = view.config[check_id]
     company = view.company or "XX"
     values = {k: _fmt(v) if isinstance(v, float) else v for k, v in values.items()}
     return CallFinding(
-        check_id=check_id, turns=sorted(set(turns)), severity=severity or s.severity,
+        check_id=check_id,
+        turns=sorted(set(turns)),
+        severity=severity or s.severity,
         message=s.message.format(company=company, **values),
         suggestion=s.suggestion.format(company=company, **values) if s.suggestion else None,
-        start=start, end=end, source=s.source, label=label, rule_ids=list(rule_ids))
+        start=start,
+        end=end,
+        source=s.source,
+        label=label,
+        rule_ids=list(rule_ids),
+    )
 
 
 def _needs_times(turns: Sequence[Turn], what: str) -> None:
@@ -90,8 +106,19 @@ def answer_rings(view: CallView, turn_results) -> List[CallFinding]:
     if view.rx.search("answer.rings", "apology", first.norm):
         return []
     seconds = view.call.ring_seconds if view.call.ring_seconds is not None else view.rings * s.seconds_per_ring
-    return [finding(view, "answer.rings", [first.index], 0.0, first.end, label="missing_apology",
-                    rings=view.rings, limit=s.max_rings, seconds=float(seconds))]
+    return [
+        finding(
+            view,
+            "answer.rings",
+            [first.index],
+            0.0,
+            first.end,
+            label="missing_apology",
+            rings=view.rings,
+            limit=s.max_rings,
+            seconds=float(seconds),
+        )
+    ]
 
 
 # --------------------------------------------------------------------------- holds
@@ -105,7 +132,7 @@ def hold_consent(view: CallView, turn_results) -> List[CallFinding]:
     for hold in _holds_for(view):
         # The agent turns that prepared this hold: the last two before it, after any earlier hold.
         asks: List[Turn] = []
-        for u in reversed(turns[:hold.before + 1]):
+        for u in reversed(turns[: hold.before + 1]):
             if u.event in ("hold", "mute") and u.index != hold.event:
                 break
             if u.role == "agent":
@@ -113,16 +140,23 @@ def hold_consent(view: CallView, turn_results) -> List[CallFinding]:
                 if len(asks) == 2:
                     break
         # Consent is asked in the turn just before the hold, or in the turn that announced the wait.
-        asked = [u for k, u in enumerate(asks) if view.rx.search("hold.consent", "consent", u.norm)
-                 and (k == 0 or view.rx.search("hold.consent", "request", u.norm))]
+        asked = [
+            u
+            for k, u in enumerate(asks)
+            if view.rx.search("hold.consent", "consent", u.norm)
+            and (k == 0 or view.rx.search("hold.consent", "request", u.norm))
+        ]
         where = [hold.event] if hold.event is not None else [hold.request] if hold.request is not None else []
         if not asked:
             turn_ids = ([asks[0].index] if asks else []) + [i for i in where if i is not None]
             out.append(finding(view, "hold.consent", turn_ids, hold.start, hold.end))
             continue
         ask = asked[0]
-        refused = [u for u in turns[ask.index + 1:hold.before + 1]
-                   if u.role == "customer" and view.rx.search("hold.consent", "refusal", u.norm)]
+        refused = [
+            u
+            for u in turns[ask.index + 1 : hold.before + 1]
+            if u.role == "customer" and view.rx.search("hold.consent", "refusal", u.norm)
+        ]
         if refused:
             out.append(finding(view, "hold.consent", [ask.index, refused[0].index] + where, hold.start, hold.end))
     return out
@@ -137,8 +171,9 @@ def hold_duration(view: CallView, turn_results) -> List[CallFinding]:
             continue
         if hold.seconds > limit:
             turn_ids = [i for i in (hold.event, hold.request, hold.after) if i is not None]
-            out.append(finding(view, "hold.duration", turn_ids, hold.start, hold.end,
-                               seconds=hold.seconds, limit=limit))
+            out.append(
+                finding(view, "hold.duration", turn_ids, hold.start, hold.end, seconds=hold.seconds, limit=limit)
+            )
     if untimed and not out:
         raise Skip(f"等待没有起止时间（第{'、'.join(str(i) for i in untimed)}轮），无法判断是否超过{_fmt(limit)}秒")
     return out
@@ -168,8 +203,17 @@ def dead_air(view: CallView, turn_results) -> List[CallFinding]:
         if t.event in SILENCE_EVENTS and t.duration is not None and t.duration > limit:
             nxt = view.next_agent(t.index)
             if nxt is None or nxt.index not in waits:
-                out.append(finding(view, "silence.dead_air", [t.index] + ([nxt.index] if nxt else []),
-                                   t.start, t.end, seconds=t.duration, limit=limit))
+                out.append(
+                    finding(
+                        view,
+                        "silence.dead_air",
+                        [t.index] + ([nxt.index] if nxt else []),
+                        t.start,
+                        t.end,
+                        seconds=t.duration,
+                        limit=limit,
+                    )
+                )
     spoken = view.spoken()
     if any(t.start is None for t in spoken) or not any(t.end is not None for t in spoken):
         if out:
@@ -184,11 +228,26 @@ def dead_air(view: CallView, turn_results) -> List[CallFinding]:
             # a hold, mute or transfer explains the gap; a marked silence was counted above
             event_since = event_since or t.event not in SILENCE_EVENTS
             continue
-        if (t.role == "agent" and last_end is not None and last_turn is not None and not event_since
-                and t.index not in waits and t.start - last_end > limit
-                and not any(f.turns[-1] == t.index for f in out)):
-            out.append(finding(view, "silence.dead_air", [last_turn.index, t.index], last_end, t.start,
-                               seconds=t.start - last_end, limit=limit))
+        if (
+            t.role == "agent"
+            and last_end is not None
+            and last_turn is not None
+            and not event_since
+            and t.index not in waits
+            and t.start - last_end > limit
+            and not any(f.turns[-1] == t.index for f in out)
+        ):
+            out.append(
+                finding(
+                    view,
+                    "silence.dead_air",
+                    [last_turn.index, t.index],
+                    last_end,
+                    t.start,
+                    seconds=t.start - last_end,
+                    limit=limit,
+                )
+            )
         end = t.end if t.end is not None else t.start
         if last_end is None or end >= last_end:
             last_end, last_turn = end, t
@@ -207,8 +266,11 @@ def silent_call(view: CallView, turn_results) -> List[CallFinding]:
     live = [t for t in turns if customer_hangup is None or t.index < customer_hangup]
     agents = [t for t in live if t.role == "agent"]
     explain = next((t for t in agents if view.rx.search("silent_call.procedure", "explain", t.norm)), None)
-    prompts = [t for t in agents if (explain is None or t.index < explain.index)
-               and view.rx.search("silent_call.procedure", "prompt", t.norm)]
+    prompts = [
+        t
+        for t in agents
+        if (explain is None or t.index < explain.index) and view.rx.search("silent_call.procedure", "prompt", t.norm)
+    ]
     hangup = next((t for t in live if t.event == "agent_hangup"), None)
     out = []
     min_gap = s.wait_s - s.tolerance_s
@@ -221,23 +283,36 @@ def silent_call(view: CallView, turn_results) -> List[CallFinding]:
         return []  # the caller left before the procedure could be completed
     if len(prompts) < s.min_prompts:
         at = explain or hangup or last_agent
-        problem(f"只问候了{len(prompts)}次（应至少{s.min_prompts}次，每次稍停{_fmt(s.wait_s)}秒）",
-                [at.index] if at else [])
+        problem(
+            f"只问候了{len(prompts)}次（应至少{s.min_prompts}次，每次稍停{_fmt(s.wait_s)}秒）", [at.index] if at else []
+        )
     if explain is None:
         at = hangup or last_agent
         problem("没有说明“您的电话没有声音，请您换一部电话再次打来”就结束", [at.index] if at else [])
     steps = prompts + ([explain] if explain is not None else [])
     for a, b in zip(steps, steps[1:]):
         if a.end is not None and b.start is not None and b.start - a.end < min_gap:
-            problem(f"第{a.index}轮与第{b.index}轮之间只停了{_fmt(b.start - a.end)}秒（应稍停{_fmt(s.wait_s)}秒）",
-                    [a.index, b.index], a.end, b.start)
+            problem(
+                f"第{a.index}轮与第{b.index}轮之间只停了{_fmt(b.start - a.end)}秒（应稍停{_fmt(s.wait_s)}秒）",
+                [a.index, b.index],
+                a.end,
+                b.start,
+            )
     if hangup is not None:
         if explain is not None and hangup.index < explain.index:
             problem("未说明就直接挂机", [hangup.index])
-        elif explain is not None and explain.end is not None and hangup.start is not None \
-                and hangup.start - explain.end < min_gap:
-            problem(f"说明后{_fmt(hangup.start - explain.end)}秒就挂机（应再稍停{_fmt(s.wait_s)}秒）",
-                    [explain.index, hangup.index], explain.end, hangup.start)
+        elif (
+            explain is not None
+            and explain.end is not None
+            and hangup.start is not None
+            and hangup.start - explain.end < min_gap
+        ):
+            problem(
+                f"说明后{_fmt(hangup.start - explain.end)}秒就挂机（应再稍停{_fmt(s.wait_s)}秒）",
+                [explain.index, hangup.index],
+                explain.end,
+                hangup.start,
+            )
     return out
 
 
@@ -259,8 +334,17 @@ def interruption(view: CallView, turn_results) -> List[CallFinding]:
         upset = isinstance(emotion, EmotionResult) and emotion.label in ("dissatisfied", "angry")
         if upset and view.rx.search("interruption", "polite", cur.norm):
             continue  # 004: an agitated customer may be interrupted politely ("您好" / by name)
-        out.append(finding(view, "interruption", [prev.index, cur.index], cur.start, prev.end,
-                           seconds=overlap, limit=s.min_overlap_s))
+        out.append(
+            finding(
+                view,
+                "interruption",
+                [prev.index, cur.index],
+                cur.start,
+                prev.end,
+                seconds=overlap,
+                limit=s.min_overlap_s,
+            )
+        )
     return out
 
 
@@ -276,14 +360,28 @@ def speech_rate(view: CallView, turn_results) -> List[CallFinding]:
             continue
         cps = chars / t.duration
         if cps > s.max_cps or cps < s.min_cps:
-            out.append(finding(view, "speech_rate", [t.index], t.start, t.end, cps=cps, low=s.min_cps,
-                               high=s.max_cps, chars=chars, seconds=t.duration))
+            out.append(
+                finding(
+                    view,
+                    "speech_rate",
+                    [t.index],
+                    t.start,
+                    t.end,
+                    cps=cps,
+                    low=s.min_cps,
+                    high=s.max_cps,
+                    chars=chars,
+                    seconds=t.duration,
+                )
+            )
     return out
 
 
 # --------------------------------------------------------------------------- closing
 # What a customer says when the call is ending anyway (the agent owes no answer to it).
-_CUSTOMER_BYE = re.compile(r"^(好的?|行|嗯+|哦|ok|没有?了?|没事了?|不用了|知道了|明白了|清楚了|谢谢(你|您)?|感谢|再见|拜拜|[,.!~])+$")
+_CUSTOMER_BYE = re.compile(
+    r"^(好的?|行|嗯+|哦|ok|没有?了?|没事了?|不用了|知道了|明白了|清楚了|谢谢(你|您)?|感谢|再见|拜拜|[,.!~])+$"
+)
 
 
 def _closing_owed(view: CallView) -> None:
@@ -300,8 +398,14 @@ def _closing_owed(view: CallView) -> None:
         raise Skip("通话已转接，结束语由接手的坐席负责")
     hung = next((t for t in turns if t.event == "customer_hangup"), None)
     if hung is not None and hung.index > last_agent:
-        unanswered = [t for t in spoken if last_agent < t.index < hung.index and t.role == "customer"
-                      and not view.is_silence(t) and not _CUSTOMER_BYE.match(t.norm)]
+        unanswered = [
+            t
+            for t in spoken
+            if last_agent < t.index < hung.index
+            and t.role == "customer"
+            and not view.is_silence(t)
+            and not _CUSTOMER_BYE.match(t.norm)
+        ]
         if unanswered:
             raise Skip("客户在坐席回应前挂机，没有结束语环节")
 
@@ -310,7 +414,7 @@ def closing_ask_more(view: CallView, turn_results) -> List[CallFinding]:
     _closing_owed(view)
     s = view.config["closing.ask_more"]
     agents = view.agent_turns()
-    tail = agents[-s.last_agent_turns:]
+    tail = agents[-s.last_agent_turns :]
     if any(view.rx.search("closing.ask_more", "patterns", t.norm) for t in tail):
         return []
     last = agents[-1]
@@ -321,7 +425,7 @@ def closing_thanks(view: CallView, turn_results) -> List[CallFinding]:
     _closing_owed(view)
     s = view.config["closing.thanks"]
     agents = view.agent_turns()
-    tail = agents[-s.last_agent_turns:]
+    tail = agents[-s.last_agent_turns :]
     if any(view.rx.search("closing.thanks", f"patterns.{view.channel}", t.norm) for t in tail):
         return []
     last = agents[-1]
@@ -339,19 +443,28 @@ def closing_hangup(view: CallView, turn_results) -> List[CallFinding]:
     if first.event == "customer_hangup":
         return []
     s = view.config["closing.hangup"]
-    agents = [t for t in turns[:first.index] if t.role == "agent"]
-    announced = next((t for t in reversed(agents[-2:]) if view.rx.search("closing.hangup", "announce", t.norm)),
-                     None)
+    agents = [t for t in turns[: first.index] if t.role == "agent"]
+    announced = next((t for t in reversed(agents[-2:]) if view.rx.search("closing.hangup", "announce", t.norm)), None)
     last = agents[-1] if agents else None
     if announced is None:
         ids = [first.index] + ([last.index] if last else [])
-        return [finding(view, "closing.hangup", ids, last.end if last else None, first.start,
-                        seconds=0.0, limit=s.wait_s)]
+        return [
+            finding(view, "closing.hangup", ids, last.end if last else None, first.start, seconds=0.0, limit=s.wait_s)
+        ]
     if announced.end is not None and first.start is not None:
         waited = first.start - announced.end
         if waited < s.wait_s - s.tolerance_s:
-            return [finding(view, "closing.hangup", [announced.index, first.index], announced.end, first.start,
-                            seconds=waited, limit=s.wait_s)]
+            return [
+                finding(
+                    view,
+                    "closing.hangup",
+                    [announced.index, first.index],
+                    announced.end,
+                    first.start,
+                    seconds=waited,
+                    limit=s.wait_s,
+                )
+            ]
     return []
 
 
@@ -370,8 +483,17 @@ def chat_reply_time(view: CallView, turn_results) -> List[CallFinding]:
                 pending_turn = t.index
             continue
         if pending_since is not None and t.start - pending_since > limit:
-            out.append(finding(view, "chat.reply_time", [pending_turn, t.index], pending_since, t.start,
-                               seconds=t.start - pending_since, limit=limit))
+            out.append(
+                finding(
+                    view,
+                    "chat.reply_time",
+                    [pending_turn, t.index],
+                    pending_since,
+                    t.start,
+                    seconds=t.start - pending_since,
+                    limit=limit,
+                )
+            )
         pending_since = pending_turn = None
         if view.rx.search("chat.reply_time", "hold_request", t.norm):
             # "稍等，正在为您查询": the customer still waits for the answer.
@@ -391,8 +513,11 @@ def chat_closing_by_agent(view: CallView, turn_results) -> List[CallFinding]:
 
 def chat_single_char(view: CallView, turn_results) -> List[CallFinding]:
     s = view.config["chat.single_char"]
-    return [finding(view, "chat.single_char", [t.index], t.start, t.end, label="non_compliant")
-            for t in view.agent_turns() if content_chars(t.text) <= s.max_chars]
+    return [
+        finding(view, "chat.single_char", [t.index], t.start, t.end, label="non_compliant")
+        for t in view.agent_turns()
+        if content_chars(t.text) <= s.max_chars
+    ]
 
 
 # --------------------------------------------------------------------------- emotion
@@ -414,8 +539,17 @@ def emotion_escalation(view: CallView, turn_results) -> List[CallFinding]:
             agent_fault = isinstance(agent, CheckResult) and agent.label != "standard"
             if now in s.always or agent_fault:
                 a = view.call.turns[agent_since]
-                out.append(finding(view, "emotion.escalation", [agent_since, t.index], a.start, t.end,
-                                   before=_EMOTION_ZH.get(before, before), after=_EMOTION_ZH.get(now, now)))
+                out.append(
+                    finding(
+                        view,
+                        "emotion.escalation",
+                        [agent_since, t.index],
+                        a.start,
+                        t.end,
+                        before=_EMOTION_ZH.get(before, before),
+                        after=_EMOTION_ZH.get(now, now),
+                    )
+                )
         before = now
         agent_since = None
     return out

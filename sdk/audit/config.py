@@ -14,6 +14,7 @@ For the rulebook loader (schema v2)::
 
 pydantic is imported by this module, so import it lazily (``import sdk`` stays cheap).
 """
+
 from __future__ import annotations
 
 import copy
@@ -58,6 +59,7 @@ def _patterns_ok(patterns: Iterable[str]) -> None:
 
 class CheckSettings(_Strict):
     """What every call-level check has. ``message`` may use the check's ``{placeholders}``."""
+
     enabled: bool = True
     severity: Severity = "medium"
     channels: List[Channel] = ["phone", "chat"]
@@ -73,8 +75,9 @@ class CheckSettings(_Strict):
         for text, fld in ((self.message, "message"), (self.suggestion or "", "suggestion")):
             for _, name, _, _ in string.Formatter().parse(text):
                 if name is not None and name not in allowed:
-                    raise ValueError(f"{fld} uses unknown placeholder {{{name}}}; "
-                                     f"allowed: {', '.join(sorted(allowed)) or 'none'}")
+                    raise ValueError(
+                        f"{fld} uses unknown placeholder {{{name}}}; allowed: {', '.join(sorted(allowed)) or 'none'}"
+                    )
         return self
 
     def regex_fields(self) -> Dict[str, List[str]]:
@@ -260,6 +263,7 @@ CHECK_IDS: Tuple[str, ...] = tuple(CHECK_MODELS)
 class CallConfig(BaseModel):
     """The ``call:`` section: every call-level check id with its settings (all required in the
     default file; an overlay may change any field of any check)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
     checks: Dict[str, Any]
 
@@ -308,10 +312,11 @@ class CallConfig(BaseModel):
 # --------------------------------------------------------------------------
 class ScoreItem(_Strict):
     """One line of the score card: what it selects, and what each hit costs."""
+
     id: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$")
     name: str = Field(min_length=1)
     checks: List[str] = []  # call-level check ids (glob patterns allowed: "hold.*")
-    rules: List[str] = []   # per-turn finding rule ids (globs allowed: "ban.*")
+    rules: List[str] = []  # per-turn finding rule ids (globs allowed: "ban.*")
     labels: List[str] = []  # per-turn compliance labels (one hit per agent turn)
     points: float = Field(ge=0)  # deducted per hit
     cap: Optional[float] = Field(default=None, ge=0)  # at most this much for the item
@@ -348,6 +353,7 @@ class ScoreItem(_Strict):
 
 class Scorecard(BaseModel):
     """The ``scorecard:`` section."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: str = Field(min_length=1)
     total: float = Field(default=100.0, gt=0)
@@ -384,8 +390,12 @@ class Scorecard(BaseModel):
     def check_selectors(self, rule_ids: Iterable[str]) -> None:
         """Raise ValueError naming every item whose ``rules`` selector matches no rule."""
         rule_ids = list(rule_ids)
-        bad = [f"item {item.id!r} field 'rules': {pat!r} matches no rule id in the rulebook"
-               for item in self.items for pat in item.rules if not fnmatch.filter(rule_ids, pat)]
+        bad = [
+            f"item {item.id!r} field 'rules': {pat!r} matches no rule id in the rulebook"
+            for item in self.items
+            for pat in item.rules
+            if not fnmatch.filter(rule_ids, pat)
+        ]
         if bad:
             raise ValueError("; ".join(bad))
 
@@ -415,8 +425,9 @@ def merge_call(base: Mapping[str, Any], overlay: Optional[Mapping[str, Any]], wh
     if not overlay:
         return out
     if not isinstance(overlay, Mapping):
-        raise AuditConfigError(f"{where}: 'call' must be a mapping of check id -> settings, "
-                               f"got {type(overlay).__name__}")
+        raise AuditConfigError(
+            f"{where}: 'call' must be a mapping of check id -> settings, got {type(overlay).__name__}"
+        )
     for cid, changes in overlay.items():
         if cid not in out:
             raise AuditConfigError(f"{where}: call check {cid!r}: unknown check id; known: {', '.join(CHECK_IDS)}")
@@ -481,8 +492,10 @@ def load_scorecard(path: Optional[PathLike] = None, rule_ids: Optional[Iterable[
     data = _read_yaml(file)
     raw = data.get("scorecard", data if "items" in data else None)
     if raw is None:
-        raise AuditConfigError(f"{file}: no 'scorecard' section (expected a 'scorecard:' key or a card "
-                               f"with 'name', 'pass_mark' and 'items')")
+        raise AuditConfigError(
+            f"{file}: no 'scorecard' section (expected a 'scorecard:' key or a card "
+            f"with 'name', 'pass_mark' and 'items')"
+        )
     try:
         card = Scorecard.model_validate(raw)
         if rule_ids is not None:
@@ -496,11 +509,14 @@ def load_scorecard(path: Optional[PathLike] = None, rule_ids: Optional[Iterable[
 
 def expand_lexicons(pattern: str, lexicons: Mapping[str, Sequence[str]], owner: str) -> str:
     """``{lex:name}`` in a check's pattern replaced by the rulebook lexicon's escaped alternation."""
+
     def sub(m):
         name = m.group(1)
         if name not in lexicons:
-            raise AuditConfigError(f"call check {owner}: unknown lexicon {name!r} in {pattern!r}; "
-                                   f"known: {', '.join(sorted(lexicons))}")
+            raise AuditConfigError(
+                f"call check {owner}: unknown lexicon {name!r} in {pattern!r}; known: {', '.join(sorted(lexicons))}"
+            )
         words = sorted(lexicons[name], key=len, reverse=True)
         return "(?:" + "|".join(re.escape(w) for w in words) + ")"
+
     return _LEX_REF.sub(sub, pattern)

@@ -8,6 +8,7 @@ the session (chat); they are optional, but where given they must be
 non-negative, ``end >= start``, and starts must not go backwards (turns may
 overlap: that is what an interruption is).
 """
+
 from __future__ import annotations
 
 import math
@@ -88,8 +89,9 @@ def _seconds(value: Any, where: str, name: str) -> Optional[float]:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{where} field {name!r} must be a number of seconds or null, "
-                         f"got {type(value).__name__}: {value!r:.40}")
+        raise ValueError(
+            f"{where} field {name!r} must be a number of seconds or null, got {type(value).__name__}: {value!r:.40}"
+        )
     if math.isnan(value) or math.isinf(value) or value < 0:
         raise ValueError(f"{where} field {name!r} must be a finite, non-negative number of seconds, got {value!r}")
     return float(value)
@@ -111,8 +113,10 @@ def parse_turn(raw: Any, index: int) -> Turn:
         raise ValueError(f"{where} field 'text' must be a str, got {type(text).__name__}: {text!r:.60}")
     # A customer turn may be empty (a silent caller); an agent turn or event must say something.
     if role != "customer" and not text.strip():
-        raise ValueError(f"{where} field 'text' is empty; an {role} turn needs text"
-                         + (f" (one of {', '.join(KNOWN_EVENTS)})" if role == "event" else ""))
+        raise ValueError(
+            f"{where} field 'text' is empty; an {role} turn needs text"
+            + (f" (one of {', '.join(KNOWN_EVENTS)})" if role == "event" else "")
+        )
     start = _seconds(raw.get("start"), where, "start")
     end = _seconds(raw.get("end"), where, "end")
     if start is not None and end is not None and end < start:
@@ -129,8 +133,10 @@ def parse_call(call: CallInput, channel: Optional[str] = None) -> Call:
     if isinstance(call, Call):
         return call
     if isinstance(call, (str, bytes)):
-        raise TypeError(f"a call must be a dict with 'turns' or a list of turns, got a {type(call).__name__}; "
-                        f"read transcripts with sdk.audit.readers")
+        raise TypeError(
+            f"a call must be a dict with 'turns' or a list of turns, got a {type(call).__name__}; "
+            f"read transcripts with sdk.audit.readers"
+        )
     if isinstance(call, Mapping):
         raw = dict(call)
         if "turns" not in raw:
@@ -147,8 +153,9 @@ def parse_call(call: CallInput, channel: Optional[str] = None) -> Call:
     if not turns_in:
         raise ValueError(f"{label}field 'turns' is empty; a call needs at least one turn")
     if len(turns_in) > MAX_TURNS:
-        raise ValueError(f"{label}field 'turns' has {len(turns_in)} turns; at most {MAX_TURNS} are audited "
-                         f"(split the transcript)")
+        raise ValueError(
+            f"{label}field 'turns' has {len(turns_in)} turns; at most {MAX_TURNS} are audited (split the transcript)"
+        )
     ch = raw.pop("channel", None)
     if channel is not None and ch is not None and ch != channel:
         raise ValueError(f"{label}field 'channel' is {ch!r} but channel={channel!r} was passed")
@@ -166,12 +173,21 @@ def parse_call(call: CallInput, channel: Optional[str] = None) -> Call:
             turn = parse_turn(t, i)
             if turn.start is not None:
                 if last_start is not None and turn.start < last_start:
-                    raise ValueError(f"turn {i} field 'start' ({turn.start}) is before the start of turn "
-                                     f"{last_index} ({last_start}); turns must be in time order")
+                    raise ValueError(
+                        f"turn {i} field 'start' ({turn.start}) is before the start of turn "
+                        f"{last_index} ({last_start}); turns must be in time order"
+                    )
                 last_start, last_index = turn.start, i
             turns.append(turn)
     except ValueError as exc:
         raise ValueError(f"{label}{exc}") from None
     agent_id = raw.pop("agent_id", None)
-    return Call(tuple(turns), ch, None if cid is None else str(cid), ring, rings,
-                None if agent_id is None else str(agent_id), raw)
+    return Call(
+        tuple(turns),
+        ch,
+        None if cid is None else str(cid),
+        ring,
+        rings,
+        None if agent_id is None else str(agent_id),
+        raw,
+    )

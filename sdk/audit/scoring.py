@@ -5,6 +5,7 @@ finding is counted by the first item that selects it, per-turn findings (by
 rule id) and per-turn labels are counted by every item that selects them. A hit
 on a ``critical`` item fails the call whatever its score.
 """
+
 from __future__ import annotations
 
 from typing import Dict, List, Sequence, Tuple
@@ -12,7 +13,6 @@ from typing import Dict, List, Sequence, Tuple
 from ..results import CheckResult
 from .config import Scorecard
 from .results import CallFinding, ScoreLine
-
 
 _MEMO: Dict[Tuple[Tuple[str, ...], str], bool] = {}
 
@@ -28,8 +28,9 @@ def _selects(item, kind: str, name: str) -> bool:
     return hit
 
 
-def apply_scorecard(card: Scorecard, findings: Sequence[CallFinding], turn_results: Sequence
-                    ) -> Tuple[float, bool, List[CallFinding], List[ScoreLine], List[str]]:
+def apply_scorecard(
+    card: Scorecard, findings: Sequence[CallFinding], turn_results: Sequence
+) -> Tuple[float, bool, List[CallFinding], List[ScoreLine], List[str]]:
     """(score, passed, findings with their points, one line per item, critical items hit)."""
     scored = list(findings)
     counted = [False] * len(scored)
