@@ -8,9 +8,10 @@ and one ``emotion_batch`` over every customer turn.
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 from dataclasses import dataclass
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from ..context import Turn as ContextTurn
 from ..dialogue import MAX_CONTEXT_TURNS
@@ -19,7 +20,7 @@ from ..records import MAX_CHARS, check_input
 from ..result_builder import build_check_result
 from ..results import CheckResult, EmotionResult
 from .checks import CHECKS, Skip
-from .config import CallConfig, Scorecard
+from .config import AnswerRings, CallConfig, Scorecard, TurnRollup
 from .model import KNOWN_EVENTS, KNOWN_NOTES, SILENCE_EVENTS, Call, CallInput, parse_call
 from .results import AuditResult, CallEmotion, CallFinding, SkippedCheck
 from .scoring import apply_scorecard
@@ -47,10 +48,10 @@ class AuditError:
 class Auditor:
     def __init__(
         self,
-        checker,
+        checker: Any,
         config: CallConfig,
         scorecard: Scorecard,
-        lexicons: Dict[str, Sequence[str]],
+        lexicons: Mapping[str, Sequence[str]],
         company: Optional[str] = None,
     ):
         self.checker = checker
@@ -182,7 +183,7 @@ class Auditor:
             if (i, r.label) in covered or not self.config.active(cid, view.channel):
                 continue
             own = [f for f in r.findings if f.label == r.label]
-            s = self.config[cid]
+            s = self.config.of(cid, TurnRollup)
             by_rules = [f for f in own if f.source == "rules"]
             if not by_rules and r.scores.get(r.label, 0.0) < s.min_model_confidence:
                 continue  # a low-confidence model verdict: left on the turn, not a call-level fault
@@ -263,7 +264,7 @@ def _contexts(view: CallView) -> Dict[int, Optional[List[ContextTurn]]]:
     turns = view.call.turns
     waits = {h.after: h for h in view.holds if h.event is None and h.after is not None}
     first_agent = next((t.index for t in turns if t.role == "agent"), None)
-    late = view.rings is not None and view.rings > view.config["answer.rings"].max_rings
+    late = view.rings is not None and view.rings > view.config.of("answer.rings", AnswerRings).max_rings
     notes: Dict[int, Optional[str]] = {t.index: _event_note(view, t.index) for t in turns if t.role == "event"}
     prompts_before: Dict[int, int] = {}
     if view.silent_caller:
@@ -277,7 +278,8 @@ def _contexts(view: CallView) -> Dict[int, Optional[List[ContextTurn]]]:
     shared: Dict[int, Optional[ContextTurn]] = {}
     for u in turns:
         if u.role == "event":
-            shared[u.index] = ContextTurn("event", notes[u.index]) if notes.get(u.index) else None
+            note = notes.get(u.index)
+            shared[u.index] = ContextTurn("event", note) if note else None
         elif not view.is_silence(u):
             shared[u.index] = ContextTurn(u.role, u.text)
         else:
@@ -300,7 +302,7 @@ def _contexts(view: CallView) -> Dict[int, Optional[List[ContextTurn]]]:
     return out
 
 
-def _verdicts(checker: Any, items: List[CheckInput]) -> list:
+def _verdicts(checker: Any, items: List[CheckInput]) -> List[Any]:
     """The engine's verdicts on the agent turns (the Checker's engine: one batched pass)."""
     return checker._engine.verdict_batch(items) if items else []
 
@@ -312,7 +314,7 @@ def _copy(result: EmotionResult) -> EmotionResult:
     )
 
 
-def load_checker_scorecard(path, rulebook=None) -> Scorecard:
+def load_checker_scorecard(path: "Union[str, os.PathLike[str]]", rulebook: Any = None) -> Scorecard:
     """A QA team's score card, its rule-id selectors checked against the rulebook in use."""
     from ..rulebook import load_rulebook
     from .config import load_scorecard
@@ -320,7 +322,7 @@ def load_checker_scorecard(path, rulebook=None) -> Scorecard:
     return load_scorecard(path, rule_ids=[r.id for r in load_rulebook(rulebook).rules])
 
 
-def build_auditor(checker, rulebook=None, scorecard=None) -> Auditor:
+def build_auditor(checker: Any, rulebook: Any = None, scorecard: Any = None) -> Auditor:
     """The Auditor of a Checker. Thresholds: the rulebook's ``call:`` section (overlays merged into
     the defaults of sdk/rules/call.yaml), else those defaults. Score card: ``scorecard`` (a path or a
     Scorecard), else an overlay's ``scorecard:`` section, else the default card. Lexicons and the

@@ -10,12 +10,29 @@ call) returns no findings and is not listed as skipped.
 from __future__ import annotations
 
 import re
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from ..results import CheckResult, EmotionResult
+from .config import (
+    AnswerRings,
+    ChatReply,
+    ChatSingleChar,
+    ClosingAskMore,
+    ClosingHangup,
+    ClosingThanks,
+    DeadAir,
+    EmotionEscalation,
+    GreetingTiming,
+    HoldDuration,
+    Interruption,
+    SilentCall,
+    SpeechRate,
+)
 from .model import SILENCE_EVENTS, Turn
 from .results import CallFinding
 from .view import CallView, Hold, content_chars
+
+TurnResults = Sequence[Any]  # per turn: CheckResult (agent), EmotionResult (customer) or None
 
 
 class Skip(Exception):
@@ -35,7 +52,7 @@ def finding(
     label: Optional[str] = None,
     rule_ids: Sequence[str] = (),
     severity: Optional[str] = None,
-    **values,
+    **values: Any,
 ) -> CallFinding:
     s = view.config[check_id]
     company = view.company or "XX"
@@ -54,6 +71,13 @@ def finding(
     )
 
 
+def _at(turn: Turn) -> float:
+    """The start of a turn a time check needs (Skip when it has none)."""
+    if turn.start is None:
+        raise Skip(f"没有时间戳：第{turn.index}轮没有开始时间")
+    return turn.start
+
+
 def _needs_times(turns: Sequence[Turn], what: str) -> None:
     if not turns:
         return
@@ -62,7 +86,7 @@ def _needs_times(turns: Sequence[Turn], what: str) -> None:
 
 
 # --------------------------------------------------------------------------- opening
-def greeting_content(view: CallView, turn_results) -> List[CallFinding]:
+def greeting_content(view: CallView, turn_results: TurnResults) -> List[CallFinding]:
     agents = view.agent_turns()
     if not agents:
         raise Skip("通话中没有坐席发言")
@@ -72,31 +96,32 @@ def greeting_content(view: CallView, turn_results) -> List[CallFinding]:
     return [finding(view, "greeting.content", [first.index], first.start, first.end)]
 
 
-def greeting_timing(view: CallView, turn_results) -> List[CallFinding]:
+def greeting_timing(view: CallView, turn_results: TurnResults) -> List[CallFinding]:
     agents = view.agent_turns()
     if not agents:
         raise Skip("通话中没有坐席发言")
     first = agents[0]
     if first.start is None:
         raise Skip("没有时间戳：无法判断首次问候的时间")
-    limit = view.config["greeting.timing"].max_delay_s.get(view.channel)
+    limits = view.config.of("greeting.timing", GreetingTiming).max_delay_s
+    limit = next((v for k, v in limits.items() if k == view.channel), None)
     if limit is None:
         return []
     since = 0.0
     if view.channel == "chat":
         # A chat session starts when the customer first writes (or with the agent's own opening).
         opened = [t for t in view.spoken() if t.index < first.index and t.start is not None]
-        since = opened[0].start if opened else first.start
+        since = _at(opened[0]) if opened else first.start
     delay = first.start - since
     if delay <= limit:
         return []
     return [finding(view, "greeting.timing", [first.index], since, first.start, seconds=delay, limit=limit)]
 
 
-def answer_rings(view: CallView, turn_results) -> List[CallFinding]:
+def answer_rings(view: CallView, turn_results: TurnResults) -> List[CallFinding]:
     if view.rings is None:
         raise Skip("没有振铃时长（ring_seconds 或 rings）")
-    s = view.config["answer.rings"]
+    s = view.config.of("answer.rings", AnswerRings)
     if view.rings <= s.max_rings:
         return []
     agents = view.agent_turns()
@@ -126,7 +151,7 @@ def _holds_for(view: CallView) -> List[Hold]:
     return [h for h in view.holds if not (view.silent_caller and h.event is None)]
 
 
-def hold_consent(view: CallView, turn_results) -> List[CallFinding]:
+def hold_consent(view: CallView, turn_results: TurnResults) -> List[CallFinding]:
     out = []
     turns = view.call.turns
     for hold in _holds_for(view):
@@ -162,9 +187,9 @@ def hold_consent(view: CallView, turn_results) -> List[CallFinding]:
     return out
 
 
-def hold_duration(view: CallView, turn_results) -> List[CallFinding]:
+def hold_duration(view: CallView, turn_results: TurnResults) -> List[CallFinding]:
     out, untimed = [], []
-    limit = view.config["hold.duration"].max_seconds
+    limit = view.config.of("hold.duration", HoldDuration).max_seconds
     for hold in _holds_for(view):
         if hold.seconds is None:
             untimed.append(hold.event if hold.event is not None else hold.before)
@@ -179,7 +204,7 @@ def hold_duration(view: CallView, turn_results) -> List[CallFinding]:
     return out
 
 
-def hold_return(view: CallView, turn_results) -> List[CallFinding]:
+def hold_return(view: CallView, turn_results: TurnResults) -> List[CallFinding]:
     out = []
     for hold in _holds_for(view):
         if hold.after is None:
@@ -192,10 +217,10 @@ def hold_return(view: CallView, turn_results) -> List[CallFinding]:
     return out
 
 
-def dead_air(view: CallView, turn_results) -> List[CallFinding]:
+def dead_air(view: CallView, turn_results: TurnResults) -> List[CallFinding]:
     if view.silent_caller:
         return []  # the silent-caller procedure has its own pauses
-    limit = view.config["silence.dead_air"].max_gap_s
+    limit = view.config.of("silence.dead_air", DeadAir).max_gap_s
     waits = {h.after for h in view.holds if h.after is not None}
     out = []
     # Silence marked as an event ("silence" / "静默", with start and end) counts by its own length.
@@ -234,7 +259,7 @@ def dead_air(view: CallView, turn_results) -> List[CallFinding]:
             and last_turn is not None
             and not event_since
             and t.index not in waits
-            and t.start - last_end > limit
+            and _at(t) - last_end > limit
             and not any(f.turns[-1] == t.index for f in out)
         ):
             out.append(
@@ -244,11 +269,11 @@ def dead_air(view: CallView, turn_results) -> List[CallFinding]:
                     [last_turn.index, t.index],
                     last_end,
                     t.start,
-                    seconds=t.start - last_end,
+                    seconds=_at(t) - last_end,
                     limit=limit,
                 )
             )
-        end = t.end if t.end is not None else t.start
+        end = t.end if t.end is not None else _at(t)
         if last_end is None or end >= last_end:
             last_end, last_turn = end, t
         event_since = False
@@ -256,10 +281,10 @@ def dead_air(view: CallView, turn_results) -> List[CallFinding]:
 
 
 # --------------------------------------------------------------------------- silent caller
-def silent_call(view: CallView, turn_results) -> List[CallFinding]:
+def silent_call(view: CallView, turn_results: TurnResults) -> List[CallFinding]:
     if not view.silent_caller:
         return []
-    s = view.config["silent_call.procedure"]
+    s = view.config.of("silent_call.procedure", SilentCall)
     turns = view.call.turns
     customer_hangup = next((t.index for t in turns if t.event == "customer_hangup"), None)
     # Steps after the caller hung up are not owed.
@@ -276,7 +301,7 @@ def silent_call(view: CallView, turn_results) -> List[CallFinding]:
     min_gap = s.wait_s - s.tolerance_s
     last_agent = agents[-1] if agents else None
 
-    def problem(text, turn_ids, start=None, end=None):
+    def problem(text: str, turn_ids: List[int], start: Optional[float] = None, end: Optional[float] = None) -> None:
         out.append(finding(view, "silent_call.procedure", turn_ids, start, end, problem=text))
 
     if customer_hangup is not None and (explain is None or len(prompts) < s.min_prompts):
@@ -317,17 +342,17 @@ def silent_call(view: CallView, turn_results) -> List[CallFinding]:
 
 
 # --------------------------------------------------------------------------- listening
-def interruption(view: CallView, turn_results) -> List[CallFinding]:
+def interruption(view: CallView, turn_results: TurnResults) -> List[CallFinding]:
     spoken = view.spoken()
     _needs_times(spoken, "无法判断插话")
     if not any(t.end is not None for t in spoken if t.role == "customer"):
         raise Skip("客户发言没有结束时间（end）：无法判断插话")
-    s = view.config["interruption"]
+    s = view.config.of("interruption", Interruption)
     out = []
     for prev, cur in zip(spoken, spoken[1:]):
         if prev.role != "customer" or cur.role != "agent" or prev.end is None:
             continue
-        overlap = prev.end - cur.start
+        overlap = prev.end - _at(cur)
         if overlap <= s.min_overlap_s:
             continue
         emotion = turn_results[prev.index]
@@ -348,17 +373,18 @@ def interruption(view: CallView, turn_results) -> List[CallFinding]:
     return out
 
 
-def speech_rate(view: CallView, turn_results) -> List[CallFinding]:
-    s = view.config["speech_rate"]
+def speech_rate(view: CallView, turn_results: TurnResults) -> List[CallFinding]:
+    s = view.config.of("speech_rate", SpeechRate)
     timed = [t for t in view.agent_turns() if t.duration is not None]
     if not timed:
         raise Skip("坐席发言没有起止时间：无法计算语速")
     out = []
     for t in timed:
         chars = content_chars(t.text)
-        if chars < s.min_chars or t.duration <= 0:
+        duration = t.duration
+        if duration is None or chars < s.min_chars or duration <= 0:
             continue
-        cps = chars / t.duration
+        cps = chars / duration
         if cps > s.max_cps or cps < s.min_cps:
             out.append(
                 finding(
@@ -410,9 +436,9 @@ def _closing_owed(view: CallView) -> None:
             raise Skip("客户在坐席回应前挂机，没有结束语环节")
 
 
-def closing_ask_more(view: CallView, turn_results) -> List[CallFinding]:
+def closing_ask_more(view: CallView, turn_results: TurnResults) -> List[CallFinding]:
     _closing_owed(view)
-    s = view.config["closing.ask_more"]
+    s = view.config.of("closing.ask_more", ClosingAskMore)
     agents = view.agent_turns()
     tail = agents[-s.last_agent_turns :]
     if any(view.rx.search("closing.ask_more", "patterns", t.norm) for t in tail):
@@ -421,9 +447,9 @@ def closing_ask_more(view: CallView, turn_results) -> List[CallFinding]:
     return [finding(view, "closing.ask_more", [last.index], last.start, last.end)]
 
 
-def closing_thanks(view: CallView, turn_results) -> List[CallFinding]:
+def closing_thanks(view: CallView, turn_results: TurnResults) -> List[CallFinding]:
     _closing_owed(view)
-    s = view.config["closing.thanks"]
+    s = view.config.of("closing.thanks", ClosingThanks)
     agents = view.agent_turns()
     tail = agents[-s.last_agent_turns :]
     if any(view.rx.search("closing.thanks", f"patterns.{view.channel}", t.norm) for t in tail):
@@ -432,7 +458,7 @@ def closing_thanks(view: CallView, turn_results) -> List[CallFinding]:
     return [finding(view, "closing.thanks", [last.index], last.start, last.end, label="missing_thanks")]
 
 
-def closing_hangup(view: CallView, turn_results) -> List[CallFinding]:
+def closing_hangup(view: CallView, turn_results: TurnResults) -> List[CallFinding]:
     if view.silent_caller:
         return []  # the silent-caller procedure says when the agent may hang up
     turns = view.call.turns
@@ -442,7 +468,7 @@ def closing_hangup(view: CallView, turn_results) -> List[CallFinding]:
     first = hangups[0]
     if first.event == "customer_hangup":
         return []
-    s = view.config["closing.hangup"]
+    s = view.config.of("closing.hangup", ClosingHangup)
     agents = [t for t in turns[: first.index] if t.role == "agent"]
     announced = next((t for t in reversed(agents[-2:]) if view.rx.search("closing.hangup", "announce", t.norm)), None)
     last = agents[-1] if agents else None
@@ -469,10 +495,10 @@ def closing_hangup(view: CallView, turn_results) -> List[CallFinding]:
 
 
 # --------------------------------------------------------------------------- chat
-def chat_reply_time(view: CallView, turn_results) -> List[CallFinding]:
+def chat_reply_time(view: CallView, turn_results: TurnResults) -> List[CallFinding]:
     spoken = view.spoken()
     _needs_times(spoken, "无法计算回复时长")
-    limit = view.config["chat.reply_time"].max_reply_s
+    limit = view.config.of("chat.reply_time", ChatReply).max_reply_s
     out = []
     pending_since: Optional[float] = None
     pending_turn: Optional[int] = None
@@ -482,15 +508,15 @@ def chat_reply_time(view: CallView, turn_results) -> List[CallFinding]:
                 pending_since = t.end if t.end is not None else t.start
                 pending_turn = t.index
             continue
-        if pending_since is not None and t.start - pending_since > limit:
+        if pending_since is not None and _at(t) - pending_since > limit:
             out.append(
                 finding(
                     view,
                     "chat.reply_time",
-                    [pending_turn, t.index],
+                    [i for i in (pending_turn, t.index) if i is not None],
                     pending_since,
                     t.start,
-                    seconds=t.start - pending_since,
+                    seconds=_at(t) - pending_since,
                     limit=limit,
                 )
             )
@@ -501,7 +527,7 @@ def chat_reply_time(view: CallView, turn_results) -> List[CallFinding]:
     return out
 
 
-def chat_closing_by_agent(view: CallView, turn_results) -> List[CallFinding]:
+def chat_closing_by_agent(view: CallView, turn_results: TurnResults) -> List[CallFinding]:
     spoken = view.spoken()
     if not spoken or spoken[-1].role == "agent":
         return []
@@ -511,8 +537,8 @@ def chat_closing_by_agent(view: CallView, turn_results) -> List[CallFinding]:
     return [finding(view, "chat.closing_by_agent", [last.index], last.start, last.end)]
 
 
-def chat_single_char(view: CallView, turn_results) -> List[CallFinding]:
-    s = view.config["chat.single_char"]
+def chat_single_char(view: CallView, turn_results: TurnResults) -> List[CallFinding]:
+    s = view.config.of("chat.single_char", ChatSingleChar)
     return [
         finding(view, "chat.single_char", [t.index], t.start, t.end, label="non_compliant")
         for t in view.agent_turns()
@@ -521,8 +547,8 @@ def chat_single_char(view: CallView, turn_results) -> List[CallFinding]:
 
 
 # --------------------------------------------------------------------------- emotion
-def emotion_escalation(view: CallView, turn_results) -> List[CallFinding]:
-    s = view.config["emotion.escalation"]
+def emotion_escalation(view: CallView, turn_results: TurnResults) -> List[CallFinding]:
+    s = view.config.of("emotion.escalation", EmotionEscalation)
     out = []
     before: Optional[str] = None
     agent_since: Optional[int] = None
@@ -558,7 +584,7 @@ def emotion_escalation(view: CallView, turn_results) -> List[CallFinding]:
 _EMOTION_ZH = {"neutral": "平静", "satisfied": "满意", "anxious": "焦急", "dissatisfied": "不满", "angry": "愤怒"}
 
 
-CheckFn = Callable[[CallView, list], List[CallFinding]]
+CheckFn = Callable[[CallView, TurnResults], List[CallFinding]]
 CHECKS: Dict[str, CheckFn] = {
     "greeting.content": greeting_content,
     "greeting.timing": greeting_timing,

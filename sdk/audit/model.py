@@ -15,7 +15,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ..normalize import to_simplified_halfwidth
 
@@ -125,7 +125,8 @@ def parse_turn(raw: Any, index: int) -> Turn:
     return Turn(index, role, text, start, end, None if speaker is None else str(speaker))
 
 
-CallInput = Union[Mapping[str, Any], Sequence[Mapping[str, Any]]]
+# A call dict of API.md, or its list of turns (anything else is refused with a clear error).
+CallInput = Any
 
 
 def parse_call(call: CallInput, channel: Optional[str] = None) -> Call:

@@ -132,7 +132,7 @@ def decode(data: bytes, encoding: Optional[str] = None, name: str = "input") -> 
 
 # --------------------------------------------------------------------------- dispatch
 def read_calls(
-    path: Union[str, os.PathLike],
+    path: Union[str, "os.PathLike[str]"],
     fmt: str = "auto",
     encoding: Optional[str] = None,
     channel: Optional[str] = None,

@@ -222,13 +222,13 @@ def _call_view(row: Dict[str, Any], n: int) -> Dict[str, Any]:
             {
                 "i": i,
                 "role": t.get("role"),
-                "role_zh": ROLE_ZH.get(t.get("role"), t.get("role")),
-                "text": EVENT_ZH.get(t.get("text"), t.get("text")) if t.get("role") == "event" else t.get("text"),
+                "role_zh": ROLE_ZH.get(str(t.get("role")), t.get("role")),
+                "text": EVENT_ZH.get(str(t.get("text")), t.get("text")) if t.get("role") == "event" else t.get("text"),
                 "time": _fmt_time(t.get("start")) + (f"–{_fmt_time(t.get('end'))}" if t.get("end") is not None else ""),
                 "verdict": verdict,
-                "verdict_zh": LABEL_ZH.get(verdict, verdict),
+                "verdict_zh": LABEL_ZH.get(str(verdict), verdict),
                 "emotion": emotion,
-                "emotion_zh": EMOTION_ZH.get(emotion, emotion),
+                "emotion_zh": EMOTION_ZH.get(str(emotion), emotion),
                 "call_findings": by_turn.get(i, []),
                 "rule_findings": rule_findings,
             }

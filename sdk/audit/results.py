@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 from ..labels import EMOTION_LABELS
 from ..results import CheckResult, EmotionResult
@@ -75,15 +75,17 @@ class CallEmotion:
     worst_turn: Optional[int]
 
     @classmethod
-    def of(cls, pairs: List[tuple]) -> "CallEmotion":
+    def of(cls, pairs: List[Tuple[int, EmotionResult]]) -> "CallEmotion":
         """From (turn index, EmotionResult) pairs in call order."""
-        per_turn = [
+        if not pairs:
+            return cls([], None, None, None, None)
+        per_turn: List[Dict[str, Any]] = [
             {"turn": i, "label": e.label, "score": round(float(e.scores.get(e.label, 0.0)), 4)} for i, e in pairs
         ]
-        if not per_turn:
-            return cls([], None, None, None, None)
-        worst = max(per_turn, key=lambda p: (SEVERITY_ORDER.get(p["label"], 0), p["score"]))
-        return cls(per_turn, per_turn[0]["label"], per_turn[-1]["label"], worst["label"], worst["turn"])
+        worst_turn, worst = max(
+            pairs, key=lambda p: (SEVERITY_ORDER.get(p[1].label, 0), p[1].scores.get(p[1].label, 0))
+        )
+        return cls(per_turn, pairs[0][1].label, pairs[-1][1].label, worst.label, worst_turn)
 
     def to_dict(self) -> Dict[str, Any]:
         return {

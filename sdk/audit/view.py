@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from typing import Dict, List, Mapping, Optional, Pattern, Sequence, Tuple
 
-from .config import CallConfig, expand_lexicons
+from .config import AnswerRings, CallConfig, DeadAir, expand_lexicons
 from .model import HOLD_EVENTS, Call, Turn
 
 # Characters that count as spoken/typed content (speech rate, single-character replies).
@@ -27,7 +27,7 @@ class Patterns:
     """Every regex field of every check, compiled once per (config, lexicons)."""
 
     def __init__(self, config: CallConfig, lexicons: Mapping[str, Sequence[str]]):
-        self._rx: Dict[Tuple[str, str], Pattern] = {}
+        self._rx: Dict[Tuple[str, str], Pattern[str]] = {}
         for cid, settings in config.checks.items():
             for name, pats in settings.regex_fields().items():
                 if pats:
@@ -114,7 +114,7 @@ def _rings(call: Call, config: CallConfig) -> Optional[int]:
         return call.rings
     if call.ring_seconds is None:
         return None
-    per = config["answer.rings"].seconds_per_ring
+    per = config.of("answer.rings", AnswerRings).seconds_per_ring
     # Rings start at 0, per, 2*per, ...: the number begun before the answer.
     return max(1, math.ceil(call.ring_seconds / per - 1e-9)) if call.ring_seconds > 0 else 0
 
@@ -140,7 +140,7 @@ def _holds(view: CallView) -> List[Hold]:
     # Announced waits: an agent turn asking the customer to wait, then the agent's next turn with only
     # the customer's acknowledgements between (and, on a timed phone call, a real gap).
     request_field = ("hold.consent", "request") if call.channel == "phone" else ("chat.reply_time", "hold_request")
-    max_gap = view.config["silence.dead_air"].max_gap_s
+    max_gap = view.config.of("silence.dead_air", DeadAir).max_gap_s
     for t in turns:
         if t.role != "agent" or not view.rx.search(*request_field, t.norm):
             continue
