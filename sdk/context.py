@@ -11,6 +11,7 @@ What the existing checks look at is the *recent* part: the turns after the
 agent last spoke (that is what a string context has always meant). The full
 turn list stays available for dialogue-aware models.
 """
+
 from __future__ import annotations
 
 import math
@@ -24,8 +25,11 @@ from .normalize import Normalized, normalize, strip_events, to_simplified_halfwi
 ROLES = ("customer", "agent", "event")
 # Event texts of ../shared/API.md, written the way the models and rules read events in a string context.
 EVENT_TEXTS = {
-    "hold": "保持等待", "mute": "静音", "transfer": "转接",
-    "agent_hangup": "客服挂断", "customer_hangup": "客户挂断",
+    "hold": "保持等待",
+    "mute": "静音",
+    "transfer": "转接",
+    "agent_hangup": "客服挂断",
+    "customer_hangup": "客户挂断",
 }
 
 TurnLike = Union["Turn", Mapping[str, Any]]
@@ -35,6 +39,7 @@ ContextInput = Union[str, Sequence[TurnLike], "Context", None]
 @dataclass(frozen=True)
 class Turn:
     """One turn of a conversation: who spoke (or what happened), and optionally when (seconds)."""
+
     role: str  # "customer" | "agent" | "event"
     text: str
     start: Optional[float] = None
@@ -52,6 +57,7 @@ class Turn:
 @dataclass(frozen=True)
 class Context:
     """A parsed context. ``source`` is what the caller gave (echoed in results)."""
+
     turns: Tuple[Turn, ...]
     source: Union[str, Tuple[Turn, ...]]
     events: str = ""  # the recent events, each bracketed: "[客户已等待约2分钟]"
@@ -122,7 +128,7 @@ def _split_events(events: str) -> List[str]:
     out, start = [], 0
     for i, ch in enumerate(events):
         if ch in "]】］":
-            out.append(events[start + 1:i])
+            out.append(events[start + 1 : i])
             start = i + 1
     return out
 
@@ -131,7 +137,7 @@ def _recent(turns: Tuple[Turn, ...]) -> Tuple[Turn, ...]:
     """The turns after the agent last spoke: what the agent's next utterance answers."""
     for i in range(len(turns) - 1, -1, -1):
         if turns[i].role == "agent":
-            return turns[i + 1:]
+            return turns[i + 1 :]
     return turns
 
 
@@ -162,8 +168,9 @@ def coerce_turn(value: Any, index: int) -> Turn:
         t = raw.get(name)
         seconds = _seconds(t)
         if t is not None and seconds is None:
-            raise ValueError(f"{where} field {name!r} must be a non-negative number of seconds or None, "
-                             f"got {short_repr(t)}")
+            raise ValueError(
+                f"{where} field {name!r} must be a non-negative number of seconds or None, got {short_repr(t)}"
+            )
         times.append(seconds)
     if times[0] is not None and times[1] is not None and times[1] < times[0]:
         raise ValueError(f"{where} field 'end' ({times[1]}) is before 'start' ({times[0]})")
