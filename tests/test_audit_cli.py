@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from audit_calls import CLEAN_CHAT, CLEAN_PHONE, CLEAN_SILENT, variant
+
 from sdk.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
