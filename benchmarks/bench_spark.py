@@ -72,7 +72,7 @@ def spark_child(args: argparse.Namespace) -> None:
     startup = time.perf_counter() - t0
     runs = []
     for k in range(2):
-        out = os.path.join(args.workdir, f"out-{args.child.strip('local[]')}-{k}")
+        out = os.path.join(args.workdir, f"out-{args.child.replace('local[', '').rstrip(']')}-{k}")
         t = time.perf_counter()
         df = job.read(spark, args.input, "jsonl")
         sdk.spark.check(df, engine=args.engine, threads=1).write.mode("overwrite").parquet(out)
