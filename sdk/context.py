@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from .bounded_repr import short_repr
@@ -54,14 +53,30 @@ class Turn:
         return out
 
 
-@dataclass(frozen=True)
 class Context:
-    """A parsed context. ``source`` is what the caller gave (echoed in results)."""
+    """A parsed context. ``source`` is what the caller gave (echoed in results); ``turns`` all the
+    preceding turns, oldest first; ``events`` / ``words`` the recent events (each bracketed:
+    "[客户已等待约2分钟]") and the customer's recent words.
 
-    turns: Tuple[Turn, ...]
-    source: Union[str, Tuple[Turn, ...]]
-    events: str = ""  # the recent events, each bracketed: "[客户已等待约2分钟]"
-    words: str = ""  # the customer's recent words
+    A plain class with slots, not a dataclass: one is built per checked utterance, and its
+    normalised parts are computed on first use only.
+    """
+
+    __slots__ = ("source", "events", "words", "_turns", "_events_normalized", "_words_normalized")
+
+    def __init__(
+        self, turns: Optional[Tuple[Turn, ...]], source: Union[str, Tuple[Turn, ...]], events: str = "", words: str = ""
+    ) -> None:
+        self.source, self.events, self.words = source, events, words
+        self._turns = turns  # None for a string context: built from events and words when asked for
+        self._events_normalized: Optional[str] = None
+        self._words_normalized: Union[Normalized, None, bool] = False  # False: not computed yet
+
+    @property
+    def turns(self) -> Tuple[Turn, ...]:
+        if self._turns is None:
+            self._turns = _turns_of_string(self.events, self.words)
+        return self._turns
 
     @property
     def text(self) -> str:
@@ -70,20 +85,37 @@ class Context:
             return self.source
         return " ".join(p for p in (self.events, self.words) if p)
 
-    @cached_property
+    @property
     def events_normalized(self) -> str:
-        return to_simplified_halfwidth(self.events)
+        if self._events_normalized is None:
+            self._events_normalized = to_simplified_halfwidth(self.events)
+        return self._events_normalized
 
-    @cached_property
+    @property
     def words_normalized(self) -> Optional[Normalized]:
         """The customer's words normalised for matching, or None when there are none."""
-        return normalize(self.words) if self.words.strip() else None
+        if self._words_normalized is False:
+            self._words_normalized = normalize(self.words) if self.words.strip() else None
+        return self._words_normalized  # type: ignore[return-value]
 
     def echo(self) -> Union[str, List[Dict[str, Any]]]:
         """JSON-ready form of what the caller gave."""
         if isinstance(self.source, str):
             return self.source
         return [t.to_dict() for t in self.source]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Context) and (self.source, self.events, self.words) == (
+            other.source,
+            other.events,
+            other.words,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.source, self.events, self.words))
+
+    def __repr__(self) -> str:
+        return f"Context(events={self.events!r}, words={self.words!r}, turns={len(self.turns)})"
 
 
 def parse_context(value: ContextInput) -> Optional[Context]:
@@ -99,7 +131,7 @@ def parse_context(value: ContextInput) -> Optional[Context]:
         if not value.strip():
             return None
         events, words = strip_events(value)
-        return Context(turns=_turns_of_string(events, words), source=value, events=events, words=words)
+        return Context(None, value, events, words)
     if not isinstance(value, (list, tuple)):  # bytes, a dict, a number: not a context
         raise TypeError(f"context must be a str, a list of turns or None, got {short_repr(value)}")
     turns = tuple(coerce_turn(t, i) for i, t in enumerate(value))

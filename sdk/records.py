@@ -82,6 +82,8 @@ def coerce_check_item(item: Any, index: Optional[int] = None) -> CheckInput:
     where = "utterance" if index is None else f"item {index}"
     if isinstance(item, str):
         return check_input(item, None, where)
+    if type(item) is tuple and len(item) == 2:  # the common case first: Mapping's isinstance is slow
+        return check_input(item[0], item[1], where)
     if isinstance(item, Mapping):
         keys = list(item)
         unknown = [k for k in keys if k not in ITEM_KEYS]
