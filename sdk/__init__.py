@@ -5,6 +5,7 @@
 
 Importing is cheap: the rulebook and any model load on first use.
 """
+
 from . import audit as _audit_package  # noqa: F401  bound first, so that `sdk.audit` below is the function
 from .checker import Checker, audit, audit_batch, check, check_batch, emotion, emotion_batch
 from .context import Turn
@@ -15,7 +16,21 @@ from .rulebook.schema import RulebookError
 
 __version__ = "0.1.0"
 __all__ = [
-    "Checker", "audit", "audit_batch", "check", "check_batch", "emotion", "emotion_batch", "CheckResult",
-    "EmotionResult", "Finding", "DecidedBy", "Turn", "ModelUnavailable", "RulebookError", "COMPLIANCE_LABELS",
-    "EMOTION_LABELS", "__version__",
+    "Checker",
+    "audit",
+    "audit_batch",
+    "check",
+    "check_batch",
+    "emotion",
+    "emotion_batch",
+    "CheckResult",
+    "EmotionResult",
+    "Finding",
+    "DecidedBy",
+    "Turn",
+    "ModelUnavailable",
+    "RulebookError",
+    "COMPLIANCE_LABELS",
+    "EMOTION_LABELS",
+    "__version__",
 ]

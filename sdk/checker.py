@@ -10,16 +10,16 @@ import warnings
 from pathlib import Path
 from typing import Any, Iterable, List, Optional, Sequence, Tuple, Union
 
+from .bounded_repr import short_repr
 from .context import ContextInput, parse_context
 from .engines.base import Engine, ModelUnavailable
 from .labels import ENGINES
-from .bounded_repr import short_repr
 from .records import MAX_CHARS, CheckItem, batch_items, check_input, coerce_check_item, emotion_input
 from .result_builder import check_results, finish_emotion
 from .results import CheckResult, EmotionResult
 
-__all__ = ["Checker", "audit", "audit_batch", "check", "check_batch", "emotion", "emotion_batch", "default_checker", "customer_words",
-           "MAX_CHARS"]
+__all__ = ["Checker", "audit", "audit_batch", "check", "check_batch", "emotion", "emotion_batch", "default_checker",
+           "customer_words", "MAX_CHARS"]
 
 
 def customer_words(context: ContextInput) -> Optional[str]:
@@ -123,7 +123,8 @@ class Checker:
         return self.emotion_batch([text])[0]
 
     def emotion_batch(self, texts: Iterable[str]) -> List[EmotionResult]:
-        clean = [emotion_input(text, f"item {i}") for i, text in enumerate(batch_items(texts, "emotion_batch", "emotion"))]
+        items = batch_items(texts, "emotion_batch", "emotion")
+        clean = [emotion_input(text, f"item {i}") for i, text in enumerate(items)]
         out: List[EmotionResult] = []
         for start in range(0, len(clean), CHUNK):
             chunk = clean[start:start + CHUNK]
@@ -137,7 +138,8 @@ class Checker:
 
     def audit_batch(self, calls: Iterable[Any], channel: Optional[str] = None, errors: str = "raise") -> List[Any]:
         """One AuditResult per call, in order; errors="return" puts an AuditError in place of a bad call."""
-        return self._call_auditor().audit_batch(calls, channel, errors)
+        results: List[Any] = self._call_auditor().audit_batch(calls, channel, errors)
+        return results
 
     def _call_auditor(self) -> Any:
         if self._auditor is None:

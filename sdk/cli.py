@@ -25,7 +25,8 @@ def _parser() -> argparse.ArgumentParser:
         s = sub.add_parser(name, help=helptext)
         s.add_argument("text", nargs="?", help="one utterance (omit and use --input for batch mode)")
         if name == "check":
-            s.add_argument("--context", help="what came just before: the customer's words and/or an event like [客户已等待约2分钟]")
+            s.add_argument("--context", help="what came just before: the customer's words and/or an event "
+                                             "like [客户已等待约2分钟]")
         s.add_argument("--input", "-i", help="batch input file (.jsonl or .csv), or '-' for stdin")
         s.add_argument("--input-format", choices=INPUT_FORMATS, default="auto",
                        help="auto: by file extension (stdin: jsonl); text: one utterance per line")

@@ -94,7 +94,7 @@ def parse_context(value: ContextInput) -> Optional[Context]:
             return None
         events, words = strip_events(value)
         return Context(turns=_turns_of_string(events, words), source=value, events=events, words=words)
-    if isinstance(value, (bytes, bytearray)) or not isinstance(value, (list, tuple)):
+    if not isinstance(value, (list, tuple)):  # bytes, a dict, a number: not a context
         raise TypeError(f"context must be a str, a list of turns or None, got {short_repr(value)}")
     turns = tuple(coerce_turn(t, i) for i, t in enumerate(value))
     if not turns:
@@ -162,7 +162,8 @@ def coerce_turn(value: Any, index: int) -> Turn:
         t = raw.get(name)
         seconds = _seconds(t)
         if t is not None and seconds is None:
-            raise ValueError(f"{where} field {name!r} must be a non-negative number of seconds or None, got {short_repr(t)}")
+            raise ValueError(f"{where} field {name!r} must be a non-negative number of seconds or None, "
+                             f"got {short_repr(t)}")
         times.append(seconds)
     if times[0] is not None and times[1] is not None and times[1] < times[0]:
         raise ValueError(f"{where} field 'end' ({times[1]}) is before 'start' ({times[0]})")

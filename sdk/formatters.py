@@ -3,6 +3,7 @@
 Input rows are the dicts that batch runs produce: a result's ``to_dict()`` plus its input ``line``
 and ``id``, or an error record ``{"line", "id", "error"}``.
 """
+
 from __future__ import annotations
 
 import json

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 from .engines.base import ModelUnavailable
 from .tasks import TASK_LABELS, TASKS
@@ -50,7 +51,7 @@ class TaskSpec:
 @dataclass(frozen=True)
 class Manifest:
     model_dir: Path
-    data: dict
+    data: Dict[str, Any]
 
     @property
     def tasks(self) -> Dict[str, TaskSpec]:
@@ -58,7 +59,7 @@ class Manifest:
 
     @property
     def tokenizer_path(self) -> Path:
-        return self.model_dir / self.data["tokenizer"]
+        return self.model_dir / str(self.data["tokenizer"])
 
     @property
     def version(self) -> str:
@@ -73,7 +74,7 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def load_manifest(model_dir, verify: bool = True) -> Manifest:
+def load_manifest(model_dir: Union[str, "os.PathLike[str]"], verify: bool = True) -> Manifest:
     """Read ``model_dir/manifest.json``; with ``verify`` check every file's sha256,
     the label names and that no pickle-like file is present."""
     model_dir = Path(model_dir)
@@ -111,7 +112,7 @@ def verify_files(manifest: Manifest) -> None:
                                 "checkpoint, which can run code when loaded; ship ONNX and JSON only")
 
 
-def write_manifest(model_dir, data: dict) -> Path:
+def write_manifest(model_dir: Union[str, "os.PathLike[str]"], data: Dict[str, Any]) -> Path:
     """Write ``manifest.json`` with the sha256 of every model file in ``model_dir`` (not its docs)."""
     model_dir = Path(model_dir)
     files = {}
@@ -145,7 +146,7 @@ def default_model_dir() -> Optional[Path]:
     return None
 
 
-def _check_structure(data, path: Path) -> None:
+def _check_structure(data: Any, path: Path) -> None:
     if not isinstance(data, dict):
         raise ManifestError(f"{path} must hold a JSON object, got {type(data).__name__}")
     if data.get("format") != FORMAT:
@@ -166,7 +167,7 @@ def _check_structure(data, path: Path) -> None:
             raise ManifestError(f"{path}: file name {name!r} must be a plain name inside the model directory")
 
 
-def _task_spec(name: str, spec) -> TaskSpec:
+def _task_spec(name: str, spec: Any) -> TaskSpec:
     if name not in TASK_LABELS:
         raise ManifestError(f"unknown task {name!r} in manifest; expected one of {', '.join(TASK_LABELS)}")
     if not isinstance(spec, dict):

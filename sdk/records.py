@@ -33,10 +33,10 @@ def validate_text(value: Any, what: str) -> str:
     """``value`` if it is a non-blank str; TypeError / ValueError naming ``what`` otherwise."""
     if not isinstance(value, str):
         raise TypeError(f"{what} must be a str, got {short_repr(value)}")
-    value = str.__str__(value)  # a str subclass is read as its characters; none of its methods is called
-    if not value.strip():
-        raise ValueError(f"{what} must contain text, got an empty or whitespace-only string ({short_repr(value)})")
-    return value
+    text: str = str.__str__(value)  # a str subclass is read as its characters; none of its methods is called
+    if not text.strip():
+        raise ValueError(f"{what} must contain text, got an empty or whitespace-only string ({short_repr(text)})")
+    return text
 
 
 def validate_context(value: Any) -> ContextInput:
@@ -50,7 +50,8 @@ def validate_context(value: Any) -> ContextInput:
         value = str.__str__(value)
         return value if value.strip() else None
     if isinstance(value, (list, tuple)):
-        return value if (list.__len__ if isinstance(value, list) else tuple.__len__)(value) else None
+        size = list.__len__(value) if isinstance(value, list) else tuple.__len__(value)
+        return value if size else None
     raise TypeError(f"context must be a str, a list of turns or None, got {short_repr(value)}")
 
 

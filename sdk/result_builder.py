@@ -5,6 +5,7 @@ rulebook): whatever the engine and its combination policy decided, a binding rul
 a lower-priority label (priority of ../shared/LABELS.md: non_compliant > missing_apology >
 missing_thanks > standard), and the result says so in ``decided_by``.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -27,12 +28,15 @@ def check_results(engine: "Engine", items: Sequence["CheckInput"], fell_back: bo
         return []
     verdicts = engine.verdict_batch(items)
     emotions = context_emotions(engine, [item.parsed for item in items], fell_back)
-    return [build_check_result(item, verdict, emotion, fell_back)
-            for item, verdict, emotion in zip(items, verdicts, emotions)]
+    return [
+        build_check_result(item, verdict, emotion, fell_back)
+        for item, verdict, emotion in zip(items, verdicts, emotions)
+    ]
 
 
-def context_emotions(engine: "Engine", contexts: Sequence[Optional["Context"]],
-                     fell_back: bool = False) -> List[Optional[EmotionResult]]:
+def context_emotions(
+    engine: "Engine", contexts: Sequence[Optional["Context"]], fell_back: bool = False
+) -> List[Optional[EmotionResult]]:
     """The emotion of each context's customer words (None without any), computed once per distinct context."""
     unique: Dict[str, "Context"] = {}  # contexts repeat (one customer turn, several candidate replies)
     for c in contexts:
@@ -54,8 +58,9 @@ def finish_emotion(result: EmotionResult, notes: Sequence[str], fell_back: bool)
     return result
 
 
-def build_check_result(item: "CheckInput", verdict: "Verdict", emotion: Optional[EmotionResult],
-                       fell_back: bool = False) -> CheckResult:
+def build_check_result(
+    item: "CheckInput", verdict: "Verdict", emotion: Optional[EmotionResult], fell_back: bool = False
+) -> CheckResult:
     label, scores, engine, by = verdict.label, dict(verdict.scores), verdict.engine, verdict.by
     findings = list(verdict.findings)
     deciding: Tuple[str, ...] = ()
@@ -68,11 +73,17 @@ def build_check_result(item: "CheckInput", verdict: "Verdict", emotion: Optional
             deciding = tuple(f.rule_id for f in binding if f.label == label)
             findings = order_findings(findings, label)
     return CheckResult(
-        label=label, scores=scores, engine=engine, findings=findings, emotion=emotion,
-        utterance=item.utterance, context=item.parsed.echo() if item.parsed is not None else None,
+        label=label,
+        scores=scores,
+        engine=engine,
+        findings=findings,
+        emotion=emotion,
+        utterance=item.utterance,
+        context=item.parsed.echo() if item.parsed is not None else None,
         warnings=merge_warnings(item.notes, verdict.warnings),
         decided_by=DecidedBy(by, verdict.policy, fell_back, deciding),
-        needs_review=bool(verdict.review), review_reasons=list(verdict.review),
+        needs_review=bool(verdict.review),
+        review_reasons=list(verdict.review),
     )
 
 
@@ -107,5 +118,10 @@ def merge_warnings(*lists: Sequence[str]) -> List[str]:
 
 
 def _copy(result: EmotionResult) -> EmotionResult:
-    return dataclasses.replace(result, scores=dict(result.scores), cues=list(result.cues),
-                               warnings=list(result.warnings), review_reasons=list(result.review_reasons))
+    return dataclasses.replace(
+        result,
+        scores=dict(result.scores),
+        cues=list(result.cues),
+        warnings=list(result.warnings),
+        review_reasons=list(result.review_reasons),
+    )

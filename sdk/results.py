@@ -1,4 +1,5 @@
 """Typed results returned by the public API. Every one has ``to_dict()``."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ class Finding:
     (``utterance[start:end] == text``), or None when the finding is about
     something missing (for example no apology after a hold).
     """
+
     rule_id: str
     label: str
     start: Optional[int]
@@ -31,9 +33,16 @@ class Finding:
 
     def to_dict(self) -> Dict[str, Any]:
         return {
-            "rule_id": self.rule_id, "label": self.label, "start": self.start, "end": self.end,
-            "text": self.text, "source": self.source, "message": self.message,
-            "suggestion": self.suggestion, "severity": self.severity, "binding": self.binding,
+            "rule_id": self.rule_id,
+            "label": self.label,
+            "start": self.start,
+            "end": self.end,
+            "text": self.text,
+            "source": self.source,
+            "message": self.message,
+            "suggestion": self.suggestion,
+            "severity": self.severity,
+            "binding": self.binding,
         }
 
 
@@ -47,6 +56,7 @@ class DecidedBy:
     ``policy``: how model and rules were combined (e.g. "blend_0.7"); None for one engine alone.
     ``fell_back``: ``engine="auto"`` could not load the model and used the rules instead.
     """
+
     by: str
     policy: Optional[str] = None
     fell_back: bool = False
@@ -119,5 +129,4 @@ class CheckResult:
     def __repr__(self) -> str:
         top = ", ".join(f"{k}={v:.2f}" for k, v in sorted(self.scores.items(), key=lambda kv: -kv[1]))
         ids = [f.rule_id for f in self.findings]
-        return (f"CheckResult(label={self.label!r}, engine={self.engine!r}, scores={{{top}}}, "
-                f"findings={ids})")
+        return f"CheckResult(label={self.label!r}, engine={self.engine!r}, scores={{{top}}}, findings={ids})"

@@ -2,6 +2,7 @@
 data record to the model's input. sdk/ (engines, manifest) and training/ (train, export, ensemble,
 baseline, evaluate) all read it, so a record is turned into model input the same way everywhere.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -124,16 +124,31 @@ def test_to_dict_is_json_ready(checker):
 
 
 def test_company_overlay_changes_a_threshold(tmp_path):
+    # the rulebook overlay carries the call: section, merged field by field into the defaults
     path = tmp_path / "co.yaml"
-    path.write_text("call:\n  hold.duration: {max_seconds: 20}\n", encoding="utf-8")
-    from sdk.audit.auditor import build_auditor
-    from sdk.audit.config import load_call_config
-
-    checker = sdk.Checker(engine="rules")
-    auditor = build_auditor(checker)
-    auditor.config = load_call_config(path)
-    a = auditor.audit(CLEAN_PHONE)
+    path.write_text("company_name: 星河电力\ncall:\n  hold.duration: {max_seconds: 20}\n", encoding="utf-8")
+    a = sdk.Checker(engine="rules", rulebook=path).audit(CLEAN_PHONE)
     assert [f.check_id for f in a.findings] == ["hold.duration"]
+    assert "超过20秒" in a.findings[0].message
+
+
+def test_overlay_scorecard_section_and_company_name_in_wording(tmp_path):
+    path = tmp_path / "co.yaml"
+    path.write_text("company_name: 星河电力\nscorecard:\n  name: 公司评分表\n  pass_mark: 90\n  items:\n"
+                    "    - {id: open, name: 开头, checks: ['greeting.*'], points: 15}\n", encoding="utf-8")
+    a = sdk.Checker(engine="rules", rulebook=path).audit(variant(CLEAN_PHONE, {0: {"text": "电力客服，请讲。"}}))
+    assert a.scorecard == "公司评分表" and a.score == 85 and not a.passed
+    assert "星河电力" in a.findings[0].suggestion
+
+
+def test_broken_call_section_in_an_overlay_fails_at_load(tmp_path):
+    from sdk.rulebook import RulebookError
+
+    path = tmp_path / "co.yaml"
+    path.write_text("call:\n  hold.duration: {max_seconds: -5}\n  speech_rate: {min_cps: 9}\n", encoding="utf-8")
+    with pytest.raises(RulebookError) as err:
+        sdk.Checker(engine="rules", rulebook=path)
+    assert "hold.duration" in str(err.value) and "speech_rate" in str(err.value)
 
 
 def test_custom_scorecard(tmp_path):
@@ -153,3 +168,42 @@ def test_broken_scorecard_fails_when_the_checker_is_built(tmp_path):
                     encoding="utf-8")
     with pytest.raises(AuditConfigError, match="item 'a' field 'checks'"):
         sdk.Checker(engine="rules", scorecard=path)
+
+
+def test_wait_presuming_rule_needs_a_wait_in_the_call(checker):
+    # The agent asked for the account number "to verify" and the customer gave it: no one waited.
+    call = variant(CLEAN_PHONE, {2: {"text": "请您提供一下户号，我帮您核实一下，好吗？"},
+                                 4: {"text": "谢谢您，您所在的区域正在检修线路，预计下午三点前恢复供电。"}},
+                   delete=[5, 6, 7, 8])
+    assert not any(f.check_id == "turn.missing_apology" for f in checker.audit(call).findings)
+    # The same words after a real hold do owe the apology.
+    held = variant(call, insert=[(4, {"role": "event", "text": "hold", "start": 15.0, "end": 40.0})])
+    held["turns"][5].update(start=40.5, end=45.0)
+    hits = [f for f in checker.audit(held).findings if f.label == "missing_apology"]
+    assert hits and 5 in hits[0].turns
+
+
+@pytest.mark.parametrize("confidence, rolled_up", [(0.55, False), (0.9, True)])
+def test_model_only_turn_faults_need_confidence_to_count(confidence, rolled_up):
+    from sdk.engines.base import Verdict
+    from sdk.results import Finding
+
+    rest = (1 - confidence) / 3
+    scores = {"standard": rest, "non_compliant": rest, "missing_apology": rest, "missing_thanks": confidence}
+    model_finding = Finding("model.missing_thanks", "missing_thanks", None, None, None, "onnx", "模型判定")
+
+    class Fixed:
+        name = "onnx"
+
+        def verdict_batch(self, items):
+            return [Verdict("missing_thanks", dict(scores), "onnx", [model_finding]) for _ in items]
+
+        def emotion_batch(self, texts):
+            return sdk.Checker(engine="rules")._engine.emotion_batch(texts)
+
+    checker = sdk.Checker(engine="rules")
+    checker._engine = Fixed()
+    a = checker.audit(CLEAN_CHAT)
+    found = [f for f in a.findings if f.check_id == "turn.missing_thanks"]
+    assert bool(found) == rolled_up
+    assert all(r.label == "missing_thanks" for r in a.turns if isinstance(r, sdk.CheckResult))  # kept per turn

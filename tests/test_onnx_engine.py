@@ -1,4 +1,5 @@
-"""OnnxEngine on a tiny random BERT exported to int8: loading errors, batching, truncation, no torch."""
+"""OnnxEngine on a tiny model built with onnx's helper (no torch): loading errors, batching, truncation;
+parity with PyTorch on a random tiny BERT exported to int8 (slow, needs torch)."""
 import json
 import shutil
 import subprocess
@@ -53,7 +54,12 @@ def build_model_dir(root: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
+def model_dir(tiny_model_dir):
+    return tiny_model_dir
+
+
+@pytest.fixture(scope="module")
+def torch_model_dir(tmp_path_factory):
     return build_model_dir(tmp_path_factory.mktemp("onnx_engine"))
 
 
@@ -156,11 +162,15 @@ def test_batches_match_single_calls_in_order(engine):
         np.testing.assert_allclose(list(b.scores.values()), list(s.scores.values()), atol=2e-3)
 
 
-def test_engine_matches_pytorch(model_dir, engine):
+@pytest.mark.slow
+def test_engine_matches_pytorch(torch_model_dir):
     torch = pytest.importorskip("torch")
     from transformers import AutoModelForSequenceClassification
 
-    from sdk.engines.onnx_engine import encode, pad_batch
+    from sdk.engines.onnx_engine import OnnxEngine, encode, pad_batch
+
+    model_dir = torch_model_dir
+    engine = OnnxEngine(model_dir, threads=1, batch_size=4)
 
     texts = ["谢谢你啊", "怎么还没到", "什么破公司！我要投诉你们！", "我急着用，什么时候能好啊"]
     model = AutoModelForSequenceClassification.from_pretrained(model_dir.parent / "torch-emotion").eval()

@@ -7,11 +7,11 @@ import random
 from pathlib import Path
 
 import pytest
-import torch
 
-from training import corpus
-from training.pretrain import IGNORE, MaskedLMBatcher, TrainSettings, train
-from training.tokenizer import DEFAULT_VOCAB, SAMPLE_SENTENCES, mismatches_with_reference, save_tokenizer
+torch = pytest.importorskip("torch")  # the training stack (the 'train' extra); SDK-only installs skip this
+from training import corpus  # noqa: E402
+from training.pretrain import IGNORE, MaskedLMBatcher, TrainSettings, train  # noqa: E402
+from training.tokenizer import DEFAULT_VOCAB, SAMPLE_SENTENCES, mismatches_with_reference, save_tokenizer  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = REPO_ROOT / "models" / "base" / "csqa-bert-small"

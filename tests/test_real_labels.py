@@ -42,6 +42,7 @@ def test_disagreements_need_adjudication(setup):
 
 
 def test_import_writes_valid_split_records_and_kappa(setup):
+    pytest.importorskip("sklearn")  # Cohen's kappa; the 'train' extra
     tmp, conv_path, lab = setup
     adj = [{"conv_id": c["conv_id"], "i": i, "label": lab_} for c in CONVS for i, lab_ in ((1, "missing_apology"),
                                                                                           (2, real_labels.UNCLEAR))]

@@ -6,13 +6,15 @@ and one ``emotion_batch`` over every customer turn.
 """
 from __future__ import annotations
 
+import dataclasses
+import re
 from dataclasses import dataclass
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
-import dataclasses
-
+from ..context import Turn as ContextTurn
+from ..dialogue import MAX_CONTEXT_TURNS
 from ..engines.base import CheckInput
-from ..records import check_input
+from ..records import MAX_CHARS, check_input
 from ..result_builder import build_check_result
 from ..results import CheckResult, EmotionResult
 from .checks import CHECKS, Skip
@@ -22,9 +24,9 @@ from .results import AuditResult, CallEmotion, CallFinding, SkippedCheck
 from .scoring import apply_scorecard
 from .view import CallView, Patterns, build_view
 
-# How many turns before an agent turn its context carries at most (what an agent turn answers is
-# recent; a bounded window keeps a 10,000-turn call linear).
-CONTEXT_TURNS = 12
+# How many turns before an agent turn its context carries at most: as many as the models read
+# (what an agent turn answers is recent; a bounded window keeps a 10,000-turn call linear).
+CONTEXT_TURNS = MAX_CONTEXT_TURNS
 _SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2}
 _ROLLUP_LABELS = ("non_compliant", "missing_apology", "missing_thanks")
 
@@ -85,7 +87,11 @@ class Auditor:
             contexts = _contexts(view)
             for t in view.call.turns:
                 if t.role == "agent":
-                    items.append(check_input(t.text, contexts.get(t.index), f"call {view.call.id!r} turn {t.index}"))
+                    ctx = contexts.get(t.index)
+                    if len(t.text) <= MAX_CHARS and all(len(c.text) <= MAX_CHARS for c in ctx or ()):
+                        items.append(CheckInput(t.text, ctx))  # validated by parse_call: no second pass
+                    else:  # over-long text: truncated, with the note in the result's warnings
+                        items.append(check_input(t.text, ctx, f"call {view.call.id!r} turn {t.index}"))
                     where_check.append((k, t.index))
                 elif t.role == "customer" and not view.is_silence(t):
                     texts.setdefault(t.text)
@@ -149,7 +155,13 @@ class Auditor:
             if (i, r.label) in covered or not self.config.active(cid, view.channel):
                 continue
             own = [f for f in r.findings if f.label == r.label]
-            rules = [f for f in own if f.source == "rules"] or own
+            s = self.config[cid]
+            by_rules = [f for f in own if f.source == "rules"]
+            if not by_rules and r.scores.get(r.label, 0.0) < s.min_model_confidence:
+                continue  # a low-confidence model verdict: left on the turn, not a call-level fault
+            if by_rules and all(f.rule_id in s.needs_wait for f in by_rules) and not _waited_before(view, i):
+                continue  # the rule presumed a wait that the call does not show
+            rules = by_rules or own
             severity = max((f.severity for f in own), key=lambda s: _SEVERITY_RANK.get(s, 1), default=None)
             text = "；".join(dict.fromkeys(f.message for f in rules)) or r.label
             t = view.call.turns[i]
@@ -157,6 +169,25 @@ class Auditor:
                                rule_ids=[f.rule_id for f in own], severity=severity,
                                rules=text))
         return out
+
+
+# The customer's words show they have been waiting ("还在吗", "人呢", "等了好久", "？？").
+_NUDGE = re.compile(r"在吗|在不在|还在|有人吗|人呢|人去哪|怎么(这么|那么)?(久|慢)|等(了)?(好|半天|这么久|那么久|很久|好久)|[?？]{2,}")
+
+
+def _waited_before(view: CallView, index: int) -> bool:
+    """Whether the call shows the customer waiting before agent turn ``index``."""
+    if any(h.after == index for h in view.holds):
+        return True
+    turns = view.call.turns
+    for u in reversed(turns[max(0, index - CONTEXT_TURNS):index]):
+        if u.role == "agent":
+            break
+        if u.role == "event" and u.event in ("hold", "mute", "transfer"):
+            return True
+        if u.role == "customer" and _NUDGE.search(u.norm):
+            return True
+    return False
 
 
 def _waited(seconds: float) -> str:
@@ -184,7 +215,7 @@ def _event_note(view: CallView, index: int) -> Optional[str]:
 _TIMES_ZH = {2: "两", 3: "三", 4: "四", 5: "五"}
 
 
-def _contexts(view: CallView) -> Dict[int, Optional[List[Dict[str, str]]]]:
+def _contexts(view: CallView) -> Dict[int, Optional[List[ContextTurn]]]:
     """The context of every agent turn: the turns before it (at most CONTEXT_TURNS, oldest first;
     events written as notes the checks and models read), plus what the call's timing shows
     (a late answer, an announced wait, a silent caller) as event turns just before it."""
@@ -200,17 +231,20 @@ def _contexts(view: CallView) -> Dict[int, Optional[List[Dict[str, str]]]]:
             if t.role == "agent":
                 prompts_before[t.index] = asked
                 asked += view.rx.search("silent_call.procedure", "prompt", t.norm)
-    out: Dict[int, Optional[List[Dict[str, str]]]] = {}
+    out: Dict[int, Optional[List[ContextTurn]]] = {}
+    # One context turn object per call turn, shared by the windows that include it.
+    shared: Dict[int, Optional[ContextTurn]] = {}
+    for u in turns:
+        if u.role == "event":
+            shared[u.index] = ContextTurn("event", notes[u.index]) if notes.get(u.index) else None
+        elif not view.is_silence(u):
+            shared[u.index] = ContextTurn(u.role, u.text)
+        else:
+            shared[u.index] = None
     for t in turns:
         if t.role != "agent":
             continue
-        ctx: List[Dict[str, str]] = []
-        for u in turns[max(0, t.index - CONTEXT_TURNS):t.index]:
-            if u.role == "event":
-                if notes.get(u.index):
-                    ctx.append({"role": "event", "text": notes[u.index]})
-            elif not view.is_silence(u):
-                ctx.append({"role": u.role, "text": u.text})
+        ctx = [c for c in (shared[i] for i in range(max(0, t.index - CONTEXT_TURNS), t.index)) if c is not None]
         extra: List[str] = []
         if t.index == first_agent and late:
             extra.append(f"电话响了{view.rings}声才接起")
@@ -220,7 +254,7 @@ def _contexts(view: CallView) -> Dict[int, Optional[List[Dict[str, str]]]]:
         wait = waits.get(t.index)
         if wait is not None:
             extra.append(f"客户已等待{_waited(wait.seconds)}" if wait.seconds is not None else "客户等待中")
-        ctx.extend({"role": "event", "text": e} for e in extra)
+        ctx.extend(ContextTurn("event", e) for e in extra)
         out[t.index] = ctx or None
     return out
 
@@ -245,18 +279,19 @@ def load_checker_scorecard(path, rulebook=None) -> Scorecard:
 
 
 def build_auditor(checker, rulebook=None, scorecard=None) -> Auditor:
-    """The Auditor of a Checker: thresholds from the default ``call:`` section plus the ``call:``
-    sections of the rulebook overlays, the score card from ``scorecard`` (a path, a Scorecard,
-    or None for the default), lexicons and company name from the rulebook."""
-    import os
-
+    """The Auditor of a Checker. Thresholds: the rulebook's ``call:`` section (overlays merged into
+    the defaults of sdk/rules/call.yaml), else those defaults. Score card: ``scorecard`` (a path or a
+    Scorecard), else an overlay's ``scorecard:`` section, else the default card. Lexicons and the
+    company name come from the rulebook."""
     from ..rulebook import load_rulebook
-    from .config import _read_yaml, load_call_config, load_scorecard
+    from .config import load_call_config, load_scorecard
 
-    paths = [rulebook] if isinstance(rulebook, (str, os.PathLike)) else list(rulebook or ())
-    book = load_rulebook(paths or None)
-    overlays = [p for p in paths if "call" in _read_yaml(os.fspath(p))]
-    config = load_call_config(overlays)
-    card = scorecard if isinstance(scorecard, Scorecard) else load_scorecard(
-        scorecard, rule_ids=[r.id for r in book.rules])
+    book = load_rulebook(rulebook)
+    config = getattr(book, "call", None) or load_call_config()
+    if isinstance(scorecard, Scorecard):
+        card = scorecard
+    elif scorecard is not None:
+        card = load_scorecard(scorecard, rule_ids=[r.id for r in book.rules])
+    else:
+        card = getattr(book, "scorecard", None) or load_scorecard()
     return Auditor(checker, config, card, book.lexicons, book.company_name)

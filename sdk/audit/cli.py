@@ -12,7 +12,7 @@ import argparse
 import json
 import sys
 from collections import Counter
-from typing import Any, Dict, Iterable, List, Optional, TextIO
+from typing import Any, Dict, Iterable, List, TextIO
 
 from ..labels import ENGINES
 from .readers import FORMATS

@@ -220,6 +220,15 @@ class EmotionEscalation(CheckSettings):
 
 class TurnRollup(CheckSettings):
     placeholders = ("rules",)
+    # A fault the model alone found (no rule supports it) becomes a call-level finding only at this
+    # confidence or above; below it stays on the turn (a.turns[i]) for review.
+    min_model_confidence: float = Field(default=0.0, ge=0, le=1)
+    # Rule ids that presume the customer waited: rolled up only when the call shows a wait before the
+    # turn (a hold/mute event, an announced wait, or the customer asking "还在吗").
+    needs_wait: List[str] = []
+
+    def regex_fields(self) -> Dict[str, List[str]]:
+        return {}
 
 
 # Check id -> settings model. The ids are what findings, `skipped` and score cards name.

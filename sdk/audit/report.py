@@ -158,7 +158,7 @@ def _timeline(row: Dict[str, Any], width: int = 900) -> str:
             parts.append(f'<path d="M{cx - 5:.1f},2 L{cx + 5:.1f},2 L{cx:.1f},11 Z" class="flag">'
                          f'<title>#{i} 有问题</title></path>')
     axis = f"{t1 - t0:.0f}秒" if timed else f"{len(turns)}轮（无时间戳）"
-    parts.append(f'<text x="{width - right}" y="11" text-anchor="end" class="axis">{axis}</text></svg>')
+    parts.append(f'<text x="4" y="{h - 2}" class="axis">{axis}</text></svg>')
     return "".join(parts)
 
 

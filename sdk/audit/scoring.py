@@ -7,11 +7,24 @@ on a ``critical`` item fails the call whatever its score.
 """
 from __future__ import annotations
 
-from typing import List, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 from ..results import CheckResult
 from .config import Scorecard
 from .results import CallFinding, ScoreLine
+
+_MEMO: Dict[Tuple[Tuple[str, ...], str], bool] = {}
+
+
+def _selects(item, kind: str, name: str) -> bool:
+    """item.selects_check / selects_rule, memoised (glob matching per finding adds up over a batch)."""
+    key = (tuple(item.checks if kind == "check" else item.rules), name)
+    hit = _MEMO.get(key)
+    if hit is None:
+        if len(_MEMO) > 100_000:
+            _MEMO.clear()
+        hit = _MEMO[key] = item.selects_check(name) if kind == "check" else item.selects_rule(name)
+    return hit
 
 
 def apply_scorecard(card: Scorecard, findings: Sequence[CallFinding], turn_results: Sequence
@@ -36,14 +49,14 @@ def apply_scorecard(card: Scorecard, findings: Sequence[CallFinding], turn_resul
             return pts
 
         for k, f in enumerate(scored):
-            if not counted[k] and item.selects_check(f.check_id):
+            if not counted[k] and _selects(item, "check", f.check_id):
                 counted[k] = True
                 hits += 1
                 scored[k] = f.with_points(take(), item.id)
         if item.rules:
             for r in agent_results:
                 for f in r.findings:
-                    if item.selects_rule(f.rule_id):
+                    if _selects(item, "rule", f.rule_id):
                         hits += 1
                         take()
         if item.labels:

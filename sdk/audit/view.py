@@ -63,16 +63,22 @@ class CallView:
     silent_caller: bool
     rings: Optional[int]
     company: Optional[str] = None
+    _spoken: Optional[List[Turn]] = None  # cached: every check reads them
+    _agents: Optional[List[Turn]] = None
 
     @property
     def channel(self) -> str:
         return self.call.channel
 
     def spoken(self) -> List[Turn]:
-        return [t for t in self.call.turns if t.role != "event"]
+        if self._spoken is None:
+            self._spoken = [t for t in self.call.turns if t.role != "event"]
+        return self._spoken
 
     def agent_turns(self) -> List[Turn]:
-        return [t for t in self.call.turns if t.role == "agent"]
+        if self._agents is None:
+            self._agents = [t for t in self.call.turns if t.role == "agent"]
+        return self._agents
 
     def events(self, name: str) -> List[Turn]:
         return [t for t in self.call.turns if t.event == name]

@@ -4,6 +4,7 @@ Engines take validated inputs whose context is already parsed (:class:`CheckInpu
 their :class:`Verdict` — label, scores, findings — never a finished result: one place,
 ``sdk.result_builder``, turns verdicts into the public ``CheckResult``.
 """
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
@@ -22,6 +23,7 @@ class CheckInput:
 
     The context is parsed once, here; ``parsed`` is what every engine reads.
     """
+
     utterance: str
     context: ContextInput = None
     notes: Tuple[str, ...] = ()  # warnings from input handling (e.g. truncation), carried into the result
@@ -39,6 +41,7 @@ class CheckInput:
 @dataclass
 class Verdict:
     """What an engine decided about one utterance, before the result is built."""
+
     label: str
     scores: Dict[str, float]
     engine: str  # "onnx" or "rules": whose label this is

@@ -5,9 +5,12 @@ Needs only the tokenizer object (``tokenizers``) and numpy; never torch.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, List, Optional, Sequence, Tuple
 
 from .base import ModelUnavailable
+
+if TYPE_CHECKING:
+    import numpy as np
 
 # Full-width letters and digits ("ＡＢＣ１２３") -> ASCII, so they tokenize like their
 # half-width twins; Chinese punctuation is left alone (the base model was pretrained on it).
@@ -24,14 +27,14 @@ class Encoded:
     notes: List[List[str]]
 
 
-def special_ids(tokenizer) -> Tuple[int, int, int]:
+def special_ids(tokenizer: Any) -> Tuple[int, int, int]:
     ids = [tokenizer.token_to_id(tok) for tok in ("[CLS]", "[SEP]", "[PAD]")]
     if any(i is None for i in ids):
         raise ModelUnavailable("tokenizer has no [CLS]/[SEP]/[PAD] tokens; expected a BERT WordPiece tokenizer")
     return ids[0], ids[1], ids[2]
 
 
-def encode(tokenizer, texts: Sequence[str], contexts: Optional[Sequence[Optional[str]]], max_len: int) -> Encoded:
+def encode(tokenizer: Any, texts: Sequence[str], contexts: Optional[Sequence[Optional[str]]], max_len: int) -> Encoded:
     """BERT inputs for single texts (``contexts`` None) or (context, text) pairs.
 
     Pairs are always ``[CLS] context [SEP] text [SEP]``; a missing context is
@@ -45,7 +48,7 @@ def encode(tokenizer, texts: Sequence[str], contexts: Optional[Sequence[Optional
     if contexts is None:
         budget = max_len - 2
         for ids in text_ids:
-            notes = [_truncation_note("text", len(ids), budget, max_len)] if len(ids) > budget else []
+            notes: List[str] = [_truncation_note("text", len(ids), budget, max_len)] if len(ids) > budget else []
             ids = ids[:budget]
             out.ids.append([cls_id] + ids + [sep_id])
             out.type_ids.append([0] * (len(ids) + 2))
@@ -55,7 +58,7 @@ def encode(tokenizer, texts: Sequence[str], contexts: Optional[Sequence[Optional
                                                      add_special_tokens=False)]
     budget = max_len - 3
     for ids, ctx in zip(text_ids, ctx_ids):
-        notes: List[str] = []
+        notes = []
         if len(ids) + len(ctx) > budget:
             # The reply matters most; the context keeps at least a quarter of the budget (its tail).
             ctx_keep = min(len(ctx), max(budget - len(ids), budget // 4))
@@ -77,7 +80,8 @@ def _truncation_note(what: str, have: int, kept: int, max_len: int) -> str:
             "split long text into turns")
 
 
-def pad_batch(ids: Sequence[Sequence[int]], type_ids: Sequence[Sequence[int]], pad_id: int):
+def pad_batch(ids: Sequence[Sequence[int]], type_ids: Sequence[Sequence[int]],
+              pad_id: int) -> Tuple["np.ndarray", "np.ndarray", "np.ndarray"]:
     """numpy int64 input_ids, attention_mask, token_type_ids padded to the longest item."""
     import numpy as np
 
@@ -98,9 +102,10 @@ def length_batches(lengths: Sequence[int], batch_size: int) -> List[List[int]]:
     return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
 
 
-def softmax(logits):
+def softmax(logits: "np.ndarray") -> "np.ndarray":
     import numpy as np
 
     shifted = logits - logits.max(axis=-1, keepdims=True)
     exp = np.exp(shifted)
-    return exp / exp.sum(axis=-1, keepdims=True)
+    out: np.ndarray = exp / exp.sum(axis=-1, keepdims=True)
+    return out

@@ -6,6 +6,7 @@ combination can be measured against each engine alone on the same dev set
 that measured best on dev. Results say ``engine="onnx"`` when the model's label
 stands and ``engine="rules"`` when a rule overrode it.
 """
+
 from __future__ import annotations
 
 from typing import Callable, Dict, List, Optional, Protocol, Sequence, Tuple
@@ -19,6 +20,7 @@ from .base import CheckInput, Engine, Verdict
 
 class Scored(Protocol):
     """What a policy reads of each engine's verdict (a Verdict, or a finished CheckResult)."""
+
     label: str
     scores: Dict[str, float]
     findings: List[Finding]
@@ -31,8 +33,11 @@ def _model_label(model: Scored, rules: Scored) -> bool:
 
 def _forbidden_high(model: Scored, rules: Scored) -> bool:
     """A high-severity forbidden-wording hit (e.g. "这不归我管") is a fault whatever the model says."""
-    return rules.label == "non_compliant" and model.label != "non_compliant" and any(
-        f.label == "non_compliant" and f.severity == "high" and f.start is not None for f in rules.findings)
+    return (
+        rules.label == "non_compliant"
+        and model.label != "non_compliant"
+        and any(f.label == "non_compliant" and f.severity == "high" and f.start is not None for f in rules.findings)
+    )
 
 
 def _forbidden_any(model: Scored, rules: Scored) -> bool:
@@ -41,8 +46,10 @@ def _forbidden_any(model: Scored, rules: Scored) -> bool:
 
 def _unsure(threshold: float) -> Callable[[Scored, Scored], bool]:
     """The rules' verdict wins where the rules found a fault and the model is not confident."""
+
     def override(model: Scored, rules: Scored) -> bool:
         return rules.label != "standard" and model.scores[model.label] < threshold
+
     return override
 
 
@@ -59,15 +66,18 @@ def _overriding(should_override: Callable[[Scored, Scored], bool]) -> Callable[[
         if should_override(model, rules):
             return rules.label, dict(rules.scores), "rules"
         return model.label, dict(model.scores), "onnx"
+
     return decide
 
 
 def _blend(weight: float) -> Callable[[Scored, Scored], Decision]:
     """Weighted mean of the two score vectors; the engine whose label wins is named."""
+
     def decide(model: Scored, rules: Scored) -> Decision:
         scores = {k: weight * model.scores[k] + (1 - weight) * rules.scores.get(k, 0.0) for k in model.scores}
         label = max(scores, key=lambda k: scores[k])
         return label, scores, "onnx" if label == model.label else "rules"
+
     return decide
 
 
@@ -99,8 +109,9 @@ class HybridEngine(Engine):
 
     name = "onnx"
 
-    def __init__(self, onnx: Engine, rules: Engine, policy: Optional[str] = None,
-                 review_threshold: Optional[float] = None):
+    def __init__(
+        self, onnx: Engine, rules: Engine, policy: Optional[str] = None, review_threshold: Optional[float] = None
+    ):
         manifest = getattr(getattr(onnx, "manifest", None), "data", None) or {}
         if policy is None:
             # The policy measured best on dev for this model travels in its manifest (training.evaluate).
@@ -122,22 +133,31 @@ class HybridEngine(Engine):
         scores = self.review.calibrate("compliance", scores)
         # The model's own finding only where its label stands; the rules' findings always explain.
         findings = list(rules.findings) + [f for f in model.findings if f.label == label]
-        return Verdict(label=label, scores=scores, engine=engine, findings=order_findings(findings, label),
-                       warnings=merge_warnings(model.warnings, rules.warnings),
-                       by=BY_MODEL if engine == "onnx" else BY_RULE_OVERRIDE, policy=self.policy,
-                       review=tuple(self.review.reasons("compliance", scores, model.label, rules.label)))
+        return Verdict(
+            label=label,
+            scores=scores,
+            engine=engine,
+            findings=order_findings(findings, label),
+            warnings=merge_warnings(model.warnings, rules.warnings),
+            by=BY_MODEL if engine == "onnx" else BY_RULE_OVERRIDE,
+            policy=self.policy,
+            review=tuple(self.review.reasons("compliance", scores, model.label, rules.label)),
+        )
 
     def emotion_batch(self, texts: Sequence[str]) -> List[EmotionResult]:
         if not texts:
             return []
-        return [self._combine_emotion(m, r)
-                for m, r in zip(self.onnx.emotion_batch(texts), self.rules.emotion_batch(texts))]
+        return [
+            self._combine_emotion(m, r) for m, r in zip(self.onnx.emotion_batch(texts), self.rules.emotion_batch(texts))
+        ]
 
     def context_emotions(self, contexts: Sequence[Context]) -> List[EmotionResult]:
         if not contexts:
             return []
-        return [self._combine_emotion(m, r)
-                for m, r in zip(self.onnx.context_emotions(contexts), self.rules.context_emotions(contexts))]
+        return [
+            self._combine_emotion(m, r)
+            for m, r in zip(self.onnx.context_emotions(contexts), self.rules.context_emotions(contexts))
+        ]
 
     def _combine_emotion(self, model: EmotionResult, rules: EmotionResult) -> EmotionResult:
         # Cues that agree with the model's label explain it; contrary cues would only confuse.
@@ -145,6 +165,12 @@ class HybridEngine(Engine):
         scores = self.review.calibrate("emotion", model.scores)
         # The rules disagree only where their cues point elsewhere (no cue: they have no opinion).
         reasons = self.review.reasons("emotion", scores, model.label, rules.label if rules.cues else None)
-        return EmotionResult(label=model.label, scores=scores, engine=model.engine,
-                             cues=cues, warnings=merge_warnings(model.warnings, rules.warnings),
-                             needs_review=bool(reasons), review_reasons=reasons)
+        return EmotionResult(
+            label=model.label,
+            scores=scores,
+            engine=model.engine,
+            cues=cues,
+            warnings=merge_warnings(model.warnings, rules.warnings),
+            needs_review=bool(reasons),
+            review_reasons=reasons,
+        )

@@ -4,33 +4,63 @@ Its parts live in small modules: ``encoder`` (text -> token ids, shared with tra
 ``runtime`` (sessions, the worker pool, one task's classifier), ``sdk.model_manifest`` (the
 verified model directory) and ``ngram_engine`` (the n-gram ensemble member). Never imports torch.
 """
+
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple, Union
-
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from ..labels import COMPLIANCE_LABELS, EMOTION_LABELS
 from ..results import EmotionResult, Finding
 from ..tasks import TASK_LABELS
+
+if TYPE_CHECKING:
+    import numpy as np
+
 from .base import CheckInput, Engine, ModelUnavailable, Verdict
 from .encoder import Encoded, encode, length_batches, pad_batch, softmax
 from .ngram_engine import load_ensemble
-from .runtime import (DEFAULT_BATCH_SIZE, SESSION_DISABLED_OPTIMIZERS, TaskModel, WorkerPool, default_threads,
-                      import_runtime, load_tokenizer, make_session)
+from .runtime import (
+    DEFAULT_BATCH_SIZE,
+    SESSION_DISABLED_OPTIMIZERS,
+    TaskModel,
+    WorkerPool,
+    default_threads,
+    import_runtime,
+    load_tokenizer,
+    make_session,
+)
 
 # Re-exported: training, export and the benchmarks import these from here.
 __all__ = [
-    "OnnxEngine", "model_findings", "Encoded", "encode", "pad_batch", "length_batches", "softmax", "TaskModel",
-    "WorkerPool", "load_tokenizer", "make_session", "default_threads", "load_ensemble", "DEFAULT_BATCH_SIZE",
-    "SESSION_DISABLED_OPTIMIZERS", "CANONICAL",
+    "OnnxEngine",
+    "model_findings",
+    "Encoded",
+    "encode",
+    "pad_batch",
+    "length_batches",
+    "softmax",
+    "TaskModel",
+    "WorkerPool",
+    "load_tokenizer",
+    "make_session",
+    "default_threads",
+    "load_ensemble",
+    "DEFAULT_BATCH_SIZE",
+    "SESSION_DISABLED_OPTIMIZERS",
+    "CANONICAL",
 ]
 CANONICAL = TASK_LABELS
 
-_MODEL_MESSAGES = {
+_MODEL_MESSAGES: Dict[str, Tuple[str, Optional[str], str]] = {
     "non_compliant": ("模型判定：用语不符合服务规范（如不耐烦、推诿、生硬拒绝或不当用语）", None, "high"),
     "missing_apology": ("模型判定：该情境需要致歉，回复中缺少致歉用语", "对不起／抱歉／让您久等了，……", "medium"),
-    "missing_thanks": ("模型判定：该情境需要致谢或礼貌回应，回复中缺少", "谢谢您的配合／感谢您的来电／不客气，……", "low"),
+    "missing_thanks": (
+        "模型判定：该情境需要致谢或礼貌回应，回复中缺少",
+        "谢谢您的配合／感谢您的来电／不客气，……",
+        "low",
+    ),
 }
 
 
@@ -43,7 +73,12 @@ class OnnxEngine(Engine):
 
     name = "onnx"
 
-    def __init__(self, model_dir, threads: Optional[int] = None, batch_size: int = DEFAULT_BATCH_SIZE):
+    def __init__(
+        self,
+        model_dir: Union[str, "os.PathLike[str]"],
+        threads: Optional[int] = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> None:
         from ..model_manifest import load_manifest
 
         import_runtime()
@@ -63,11 +98,22 @@ class OnnxEngine(Engine):
         for task, spec in self.manifest.tasks.items():
             session = make_session(self.model_dir / spec.file, 1)
             input_format = self.manifest.data["tasks"][task].get("input_format", "raw")
-            self.models[task] = TaskModel(session, tokenizer, spec.labels, spec.max_len, spec.inputs == "pair",
-                                          task, batch_size, pool=self.pool, input_format=input_format)
+            self.models[task] = TaskModel(
+                session,
+                tokenizer,
+                spec.labels,
+                spec.max_len,
+                spec.inputs == "pair",
+                task,
+                batch_size,
+                pool=self.pool,
+                input_format=input_format,
+            )
         self.ensemble = load_ensemble(self.manifest, self.models)
 
-    def task_proba(self, task: str, texts: Sequence[str], contexts=None):
+    def task_proba(
+        self, task: str, texts: Sequence[str], contexts: Optional[Sequence[Any]] = None
+    ) -> Tuple["np.ndarray", List[List[str]]]:
         """Probabilities in canonical label order: the BERT head, blended with the manifest's
         n-gram ensemble member where ``training.ensemble`` chose a weight > 0 on dev."""
         probs, notes = self.model(task).predict_proba(texts, contexts)
@@ -81,8 +127,10 @@ class OnnxEngine(Engine):
 
     def model(self, task: str) -> TaskModel:
         if task not in self.models:
-            raise ModelUnavailable(f"model directory {self.model_dir} has no {task!r} model; "
-                                   f"it has {', '.join(sorted(self.models)) or 'none'}")
+            raise ModelUnavailable(
+                f"model directory {self.model_dir} has no {task!r} model; "
+                f"it has {', '.join(sorted(self.models)) or 'none'}"
+            )
         return self.models[task]
 
     def verdict_batch(self, items: Sequence[CheckInput]) -> List[Verdict]:
@@ -94,18 +142,30 @@ class OnnxEngine(Engine):
         for row, note in zip(probs, notes):
             scores = {label: float(p) for label, p in zip(COMPLIANCE_LABELS, row)}
             label = COMPLIANCE_LABELS[int(row.argmax())]
-            results.append(Verdict(label=label, scores=scores, engine=self.name,
-                                   findings=model_findings(label, scores[label]), warnings=list(note)))
+            results.append(
+                Verdict(
+                    label=label,
+                    scores=scores,
+                    engine=self.name,
+                    findings=model_findings(label, scores[label]),
+                    warnings=list(note),
+                )
+            )
         return results
 
     def emotion_batch(self, texts: Sequence[str]) -> List[EmotionResult]:
         if not texts:
             return []
         probs, notes = self.task_proba("emotion", list(texts))
-        return [EmotionResult(label=EMOTION_LABELS[int(row.argmax())],
-                              scores={label: float(p) for label, p in zip(EMOTION_LABELS, row)},
-                              engine=self.name, warnings=list(note))
-                for row, note in zip(probs, notes)]
+        return [
+            EmotionResult(
+                label=EMOTION_LABELS[int(row.argmax())],
+                scores={label: float(p) for label, p in zip(EMOTION_LABELS, row)},
+                engine=self.name,
+                warnings=list(note),
+            )
+            for row, note in zip(probs, notes)
+        ]
 
 
 def model_findings(label: str, probability: float) -> List[Finding]:
@@ -113,5 +173,16 @@ def model_findings(label: str, probability: float) -> List[Finding]:
     if label not in _MODEL_MESSAGES:
         return []
     message, suggestion, severity = _MODEL_MESSAGES[label]
-    return [Finding(rule_id=f"model.{label}", label=label, start=None, end=None, text=None, source="onnx",
-                    message=f"{message}（置信度 {probability:.2f}）", suggestion=suggestion, severity=severity)]
+    return [
+        Finding(
+            rule_id=f"model.{label}",
+            label=label,
+            start=None,
+            end=None,
+            text=None,
+            source="onnx",
+            message=f"{message}（置信度 {probability:.2f}）",
+            suggestion=suggestion,
+            severity=severity,
+        )
+    ]

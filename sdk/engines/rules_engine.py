@@ -19,16 +19,15 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any, Dict, FrozenSet, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, FrozenSet, Iterable, Iterator, List, Optional, Sequence, Set, Tuple, Union
 
 from ..context import Context, ContextInput, parse_context
 from ..labels import EMOTION_LABELS
 from ..normalize import Normalized, normalize
-from ..rulebook import EmotionLexicon
 from ..result_builder import rule_scores
 from ..results import BY_RULES, CheckResult, EmotionResult, Finding
+from ..rulebook import CompiledCue, CompiledRule, EmotionLexicon, Rulebook, load_rulebook
 from .base import CheckInput, Engine, Verdict
-
 
 
 class RulesEngine(Engine):
@@ -36,8 +35,7 @@ class RulesEngine(Engine):
 
     name = "rules"
 
-    def __init__(self, rulebook=None):
-        from ..rulebook import Rulebook, load_rulebook
+    def __init__(self, rulebook: Union[Rulebook, str, "os.PathLike[str]", Sequence[Any], None] = None) -> None:
 
         if rulebook is None or isinstance(rulebook, (str, os.PathLike, list, tuple)):
             rulebook = load_rulebook(rulebook)
@@ -129,7 +127,7 @@ class RulesEngine(Engine):
                     continue
             if rule.unless is not None and rule.unless.search(text):
                 continue
-            if self._has_required(rule.requires, text):
+            if rule.requires is not None and self._has_required(rule.requires, text):
                 continue
             findings.append(Finding(
                 rule_id=rule.id, label=_finding_label(rule), start=None, end=None, text=None, source="rules",
@@ -175,7 +173,7 @@ class RulesEngine(Engine):
                 active.append(cue.id)
         return frozenset(active)
 
-    def _first_valid_hit(self, rule, text: str, branch_ids) -> Optional[Tuple[int, int]]:
+    def _first_valid_hit(self, rule: CompiledRule, text: str, branch_ids: Iterable[int]) -> Optional[Tuple[int, int]]:
         """Earliest match of the rule's candidate alternatives that passes its local exceptions."""
         best = None
         for b in branch_ids:
@@ -193,7 +191,7 @@ class RulesEngine(Engine):
                 break
         return best
 
-    def _has_required(self, requires, text: str) -> bool:
+    def _has_required(self, requires: "re.Pattern[str]", text: str) -> bool:
         negation = self.rulebook.negation
         for m in requires.finditer(text):
             s = m.start()
@@ -246,8 +244,8 @@ class _AnchorIndex:
         automaton.make_automaton()
         self._automaton = automaton
 
-    def present(self, text: str) -> set:
-        found: set = set()
+    def present(self, text: str) -> Set[int]:
+        found: Set[int] = set()
         if self._automaton is not None:
             for _, keys in self._automaton.iter(text):
                 found.update(keys)
@@ -258,13 +256,13 @@ class _AnchorIndex:
         return found
 
 
-def _finding_label(rule) -> str:
+def _finding_label(rule: CompiledRule) -> str:
     # Advisory findings explain but never decide: they carry "standard" so that
     # any consumer taking the highest-priority finding label gets the same answer.
     return "standard" if rule.advisory else rule.label
 
 
-def _always_branches(items) -> Dict[int, List[int]]:
+def _always_branches(items: Sequence[Union[CompiledRule, CompiledCue]]) -> Dict[int, List[int]]:
     """{item index: [branch indices that have no anchors]}."""
     out: Dict[int, List[int]] = {}
     for i, item in enumerate(items):
@@ -274,7 +272,7 @@ def _always_branches(items) -> Dict[int, List[int]]:
     return out
 
 
-def _candidates(present: set, always: Dict[int, List[int]]) -> Dict[int, List[int]]:
+def _candidates(present: Set[int], always: Dict[int, List[int]]) -> Dict[int, List[int]]:
     """{item index: [branch indices worth running]} from the anchor keys found."""
     out: Dict[int, List[int]] = {i: list(bs) for i, bs in always.items()}
     for key in present:
@@ -339,11 +337,12 @@ def _emotion(lexicon: EmotionLexicon, finder: Finder, norm: Normalized) -> Emoti
         taken.append((s, e))
         negated = lexicon.negators is not None and lexicon.negators.search(text, max(0, s - 4), s) is not None
         for label, weight in table[word]:
-            target: Optional[str] = label
+            target = label
             if negated:
-                target = lexicon.negated.get(label)
-                if target is None:
+                flipped = lexicon.negated.get(label)
+                if flipped is None:
                     continue
+                target = flipped
             raw[target] += weight
             start, end = norm.span(s, e)
             cues.append(Finding(rule_id=f"emotion.{target}", label=target, start=start, end=end,

@@ -3,6 +3,7 @@
 onnxruntime and tokenizers are imported lazily (``import sdk`` stays cheap and the rules engine
 works without them); a missing one is a ModelUnavailable naming the extra to install.
 """
+
 from __future__ import annotations
 
 import math
@@ -11,9 +12,12 @@ import threading
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Iterable, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Iterable, List, Optional, Sequence, Tuple
 
 from ..tasks import TASK_LABELS
+
+if TYPE_CHECKING:
+    import numpy as np
 from .base import ModelUnavailable
 from .encoder import encode, length_batches, pad_batch, softmax, special_ids
 
@@ -26,13 +30,17 @@ def import_runtime() -> Tuple[Any, Any]:
     try:
         import onnxruntime
     except ImportError as exc:
-        raise ModelUnavailable("onnxruntime is not installed; install the SDK with the 'onnx' extra "
-                               "(pip install 'cs-qa-sdk[onnx]') or use engine='rules'") from exc
+        raise ModelUnavailable(
+            "onnxruntime is not installed; install the SDK with the 'onnx' extra "
+            "(pip install 'cs-qa-sdk[onnx]') or use engine='rules'"
+        ) from exc
     try:
         import tokenizers
     except ImportError as exc:
-        raise ModelUnavailable("tokenizers is not installed; install the SDK with the 'onnx' extra "
-                               "(pip install 'cs-qa-sdk[onnx]') or use engine='rules'") from exc
+        raise ModelUnavailable(
+            "tokenizers is not installed; install the SDK with the 'onnx' extra "
+            "(pip install 'cs-qa-sdk[onnx]') or use engine='rules'"
+        ) from exc
     return onnxruntime, tokenizers
 
 
@@ -40,7 +48,7 @@ def default_threads() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
-def load_tokenizer(path: Path):
+def load_tokenizer(path: Path) -> Any:
     _, tokenizers = import_runtime()
     if not Path(path).is_file():
         raise ModelUnavailable(f"tokenizer file not found: {path}")
@@ -53,7 +61,7 @@ def load_tokenizer(path: Path):
     return tokenizer
 
 
-def make_session(path: Path, threads: Optional[int] = None):
+def make_session(path: Path, threads: Optional[int] = None) -> Any:
     """An ONNX Runtime CPU session with explicit thread counts (no oversubscription)."""
     ort, _ = import_runtime()
     if not Path(path).is_file():
@@ -70,8 +78,12 @@ def make_session(path: Path, threads: Optional[int] = None):
     try:
         # Keep Add + LayerNormalization unfused: the fused CPU SkipLayerNormalization kernel is 4-5x slower
         # at this hidden size (see training/export.py, UNFUSED).
-        return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"],
-                                    disabled_optimizers=list(SESSION_DISABLED_OPTIMIZERS))
+        return ort.InferenceSession(
+            str(path),
+            sess_options=options,
+            providers=["CPUExecutionProvider"],
+            disabled_optimizers=list(SESSION_DISABLED_OPTIMIZERS),
+        )
     except Exception as exc:  # onnxruntime raises its own exception types per failure
         raise ModelUnavailable(f"ONNX Runtime cannot load {path}: {exc}") from exc
 
@@ -125,8 +137,18 @@ class TaskModel:
     each on one core; a session may be run from several threads at once.
     """
 
-    def __init__(self, session, tokenizer, labels: Sequence[str], max_len: int, pair: bool, task: str,
-                 batch_size: int = DEFAULT_BATCH_SIZE, pool: Optional[WorkerPool] = None, input_format: str = "raw"):
+    def __init__(
+        self,
+        session: Any,
+        tokenizer: Any,
+        labels: Sequence[str],
+        max_len: int,
+        pair: bool,
+        task: str,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        pool: Optional[WorkerPool] = None,
+        input_format: str = "raw",
+    ) -> None:
         self.session, self.tokenizer, self.max_len, self.pair = session, tokenizer, max_len, pair
         self.input_format = input_format  # how texts and contexts become model input (sdk.dialogue)
         self.labels = tuple(labels)
@@ -138,7 +160,9 @@ class TaskModel:
         # Columns of the model's output, reordered into the SDK's canonical label order.
         self.column_order = [self.labels.index(label) for label in TASK_LABELS[task]]
 
-    def predict_logits(self, texts: Sequence[str], contexts: Optional[Sequence[Optional[str]]] = None):
+    def predict_logits(
+        self, texts: Sequence[str], contexts: Optional[Sequence[Any]] = None
+    ) -> Tuple["np.ndarray", List[List[str]]]:
         """Logits in the SDK's canonical label order, plus truncation notes per item."""
         import numpy as np
 
@@ -153,9 +177,10 @@ class TaskModel:
         size = max(1, min(self.batch_size, math.ceil(len(texts) / self.workers)))
         batches = length_batches([len(row) for row in encoded.ids], size)
 
-        def run(batch):
-            input_ids, mask, types = pad_batch([encoded.ids[i] for i in batch],
-                                               [encoded.type_ids[i] for i in batch], self.pad_id)
+        def run(batch: List[int]) -> None:
+            input_ids, mask, types = pad_batch(
+                [encoded.ids[i] for i in batch], [encoded.type_ids[i] for i in batch], self.pad_id
+            )
             feeds = {"input_ids": input_ids, "attention_mask": mask, "token_type_ids": types}
             logits[batch] = self.session.run(None, {k: v for k, v in feeds.items() if k in self._input_names})[0]
 
@@ -166,6 +191,8 @@ class TaskModel:
             self.pool.run_all(run, batches)
         return logits[:, self.column_order], encoded.notes
 
-    def predict_proba(self, texts, contexts=None):
+    def predict_proba(
+        self, texts: Sequence[str], contexts: Optional[Sequence[Any]] = None
+    ) -> Tuple["np.ndarray", List[List[str]]]:
         logits, notes = self.predict_logits(texts, contexts)
         return softmax(logits), notes

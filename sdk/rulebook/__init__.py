@@ -26,6 +26,7 @@ Rule anatomy (see ``sdk/rules/default.yaml`` for the full, commented format):
 Patterns may embed a lexicon as ``{lex:name}`` (an escaped alternation) and the
 company name as ``{company}`` (a rule using it runs only when ``company_name`` is set).
 """
+
 from __future__ import annotations
 
 import os
@@ -39,8 +40,18 @@ from .overlay import apply_overlay, read_yaml
 from .schema import CUE_WHERE, SCHEMA_VERSION, SEVERITIES, Problems, RulebookError
 
 __all__ = [
-    "load_rulebook", "Rulebook", "RulebookError", "CompiledRule", "CompiledCue", "EmotionLexicon",
-    "DEFAULT_RULEBOOK", "SCHEMA_VERSION", "SEVERITIES", "CUE_WHERE", "SCENARIOS", "anchor_strings",
+    "load_rulebook",
+    "Rulebook",
+    "RulebookError",
+    "CompiledRule",
+    "CompiledCue",
+    "EmotionLexicon",
+    "DEFAULT_RULEBOOK",
+    "SCHEMA_VERSION",
+    "SEVERITIES",
+    "CUE_WHERE",
+    "SCENARIOS",
+    "anchor_strings",
     "split_alternatives",
 ]
 
@@ -48,8 +59,9 @@ DEFAULT_RULEBOOK = os.path.join(os.path.dirname(os.path.dirname(__file__)), "rul
 PathLike = Union[str, "os.PathLike[str]"]
 
 
-def load_rulebook(paths: Union[None, PathLike, Sequence[PathLike]] = None, *,
-                  base: Union[None, PathLike] = None) -> Rulebook:
+def load_rulebook(
+    paths: Union[None, PathLike, Sequence[PathLike]] = None, *, base: Union[None, PathLike] = None
+) -> Rulebook:
     """The default rulebook (or the complete rulebook file ``base``), extended /
     overridden by the overlay YAML files in ``paths``, in order."""
     if isinstance(paths, (str, os.PathLike)):

@@ -3,15 +3,28 @@
 The rules engine feeds all anchors of all rules to one Aho–Corasick automaton, so a rule's regex
 only runs on utterances that contain one of its anchors.
 """
+
 from __future__ import annotations
 
 import re
-from typing import Any, FrozenSet, List, Optional, Set
+from typing import Any, FrozenSet, Iterable, List, Optional, Set
 
 _COMMON = frozenset("你您我的是了不这那吧啊有在说们就也都,.!?")
 
 
-def anchor_strings(pattern: Optional["re.Pattern"]) -> Optional[FrozenSet[str]]:
+def _sre_parse() -> Any:
+    """The regex parser module (private in the standard library, hence untyped)."""
+    try:
+        from re import _parser  # type: ignore[attr-defined]  # Python >= 3.11
+
+        return _parser
+    except ImportError:  # pragma: no cover - older Pythons
+        import sre_parse
+
+        return sre_parse
+
+
+def anchor_strings(pattern: Optional["re.Pattern[str]"]) -> Optional[FrozenSet[str]]:
     """A small set of literal strings such that every match of ``pattern``
     contains at least one of them, or None when none is found (always search).
 
@@ -19,10 +32,7 @@ def anchor_strings(pattern: Optional["re.Pattern"]) -> Optional[FrozenSet[str]]:
     a rule's regex only runs on utterances that contain one of its anchors."""
     if pattern is None:
         return None
-    try:
-        from re import _parser as sre_parse  # Python >= 3.11
-    except ImportError:  # pragma: no cover - older Pythons
-        import sre_parse  # type: ignore
+    sre_parse = _sre_parse()
     try:
         tree = sre_parse.parse(pattern.pattern, pattern.flags)
     except Exception:  # pragma: no cover - it compiled, so it parses
@@ -31,13 +41,13 @@ def anchor_strings(pattern: Optional["re.Pattern"]) -> Optional[FrozenSet[str]]:
     return frozenset(found) if found else None
 
 
-def _cost(strings) -> float:
+def _cost(strings: Iterable[str]) -> float:
     return sum((4.0 if (len(x) == 1 and x in _COMMON) else 1.0) / len(x) for x in strings)
 
 
-def _need(sp, items):
+def _need(sp: Any, items: List[Any]) -> Optional[Set[str]]:
     """Cheapest set of mandatory literal strings for a parsed sequence (or None)."""
-    candidates = []
+    candidates: List[Set[str]] = []
     run = ""
     for op, av in items:
         if op is sp.LITERAL:
@@ -46,13 +56,13 @@ def _need(sp, items):
         if run:
             candidates.append({run})
             run = ""
-        cand = None
+        cand: Optional[Set[str]] = None
         if op is sp.IN:
-            chars = set()
+            chars: Optional[Set[str]] = set()
             for iop, iav in av:
-                if iop is sp.LITERAL:
+                if iop is sp.LITERAL and chars is not None:
                     chars.add(chr(iav))
-                elif iop is sp.RANGE and iav[1] - iav[0] < 16:
+                elif iop is sp.RANGE and iav[1] - iav[0] < 16 and chars is not None:
                     chars.update(chr(x) for x in range(iav[0], iav[1] + 1))
                 else:  # categories, negation, big ranges: unknown
                     chars = None
@@ -61,10 +71,10 @@ def _need(sp, items):
         elif op is sp.SUBPATTERN:
             cand = _need(sp, list(av[-1]))
         elif op is sp.BRANCH:
-            union = set()
+            union: Optional[Set[str]] = set()
             for branch in av[1]:
                 sub = _need(sp, list(branch))
-                if not sub:
+                if not sub or union is None:
                     union = None
                     break
                 union |= sub
@@ -82,7 +92,8 @@ def _need(sp, items):
 
 def split_alternatives(pattern: str) -> List[str]:
     """Split a regex at its top-level ``|`` (outside groups, classes, escapes)."""
-    parts, depth, in_class, escaped, start = [], 0, False, False, 0
+    parts: List[str] = []
+    depth, in_class, escaped, start = 0, False, False, 0
     for i, ch in enumerate(pattern):
         if escaped:
             escaped = False

@@ -3,6 +3,7 @@
 Every cue, rule and section is validated on its own and every problem is collected, so a broken
 file is reported in full at once (each problem naming the rule or cue and the field).
 """
+
 from __future__ import annotations
 
 import os
@@ -70,6 +71,7 @@ class CompiledRule:
 @dataclass(frozen=True)
 class EmotionLexicon:
     """The customer-emotion cues: cue -> [(label, weight)], and how negation and "!" count."""
+
     table: Mapping[str, Tuple[Tuple[str, float], ...]]
     negators: Optional["re.Pattern[str]"]
     negated: Mapping[str, Optional[str]]
@@ -136,8 +138,18 @@ def compile_rulebook(raw: Dict[str, Any], sources: Tuple[str, ...], problems: Pr
                 problems.add(f"{owner} field 'phrases/patterns': a cue needs at least one")
             continue
         unless = regexes.join(cue.unless, owner, "unless")
-        cues.append(CompiledCue(cue.id, cue.where, cue.scenario, regex, unless, cue.message,
-                                anchor_strings(regex), regexes.branches(cue.patterns, cue.phrases)))
+        cues.append(
+            CompiledCue(
+                cue.id,
+                cue.where,
+                cue.scenario,
+                regex,
+                unless,
+                cue.message,
+                anchor_strings(regex),
+                regexes.branches(cue.patterns, cue.phrases),
+            )
+        )
 
     rules = []
     rule_ids = set()
@@ -160,8 +172,9 @@ def compile_rulebook(raw: Dict[str, Any], sources: Tuple[str, ...], problems: Pr
     call, scorecard = _audit_sections(book, rule_ids, problems)
     if problems.items:
         return None
-    return Rulebook(book.version, company, lexicons, tuple(cues), tuple(rules), sources, negation, emotion,
-                    call, scorecard)
+    return Rulebook(
+        book.version, company, lexicons, tuple(cues), tuple(rules), sources, negation, emotion, call, scorecard
+    )
 
 
 def _compile_rule(r: Any, cue_ids: Iterable[str], regexes: "_Regexes", problems: Problems) -> Optional[CompiledRule]:
@@ -188,11 +201,26 @@ def _compile_rule(r: Any, cue_ids: Iterable[str], regexes: "_Regexes", problems:
     if len(problems.items) > before:
         return None
     return CompiledRule(
-        id=r.id, kind=r.kind, label=r.label, scenario=r.scenario, severity=r.severity,
-        message=r.message, suggestion=r.suggestion, source=r.source, advisory=r.advisory,
-        regex=regex, not_before=not_before, not_after=not_after, unless=unless, when_cues=tuple(r.when_cues),
-        when_utterance=when_utt, requires=requires, window=r.window, trigger=r.trigger,
-        prefilter=anchor_strings(regex), utterance_prefilter=anchor_strings(when_utt),
+        id=r.id,
+        kind=r.kind,
+        label=r.label,
+        scenario=r.scenario,
+        severity=r.severity,
+        message=r.message,
+        suggestion=r.suggestion,
+        source=r.source,
+        advisory=r.advisory,
+        regex=regex,
+        not_before=not_before,
+        not_after=not_after,
+        unless=unless,
+        when_cues=tuple(r.when_cues),
+        when_utterance=when_utt,
+        requires=requires,
+        window=r.window,
+        trigger=r.trigger,
+        prefilter=anchor_strings(regex),
+        utterance_prefilter=anchor_strings(when_utt),
         branches=regexes.branches(r.patterns, r.phrases) if r.kind == "forbidden" else (),
         binding=r.binding and not r.advisory,
     )
@@ -218,8 +246,9 @@ class _Regexes:
             expanded = expanded.replace(_COMPANY, self.company)
         return expanded
 
-    def join(self, patterns: Iterable[str], owner: str, fld: str,
-             phrases: Iterable[str] = ()) -> Optional["re.Pattern[str]"]:
+    def join(
+        self, patterns: Iterable[str], owner: str, fld: str, phrases: Iterable[str] = ()
+    ) -> Optional["re.Pattern[str]"]:
         parts = [re.escape(p) for p in phrases if p]
         ok = True
         for p in patterns:
@@ -227,8 +256,11 @@ class _Regexes:
                 expanded = self.expand(p)
                 re.compile(expanded)
             except KeyError as exc:
-                self._fail(owner, fld, f"unknown lexicon {exc.args[0]!r} in pattern {p!r}; "
-                                       f"known: {', '.join(sorted(self.lexicons))}")
+                self._fail(
+                    owner,
+                    fld,
+                    f"unknown lexicon {exc.args[0]!r} in pattern {p!r}; known: {', '.join(sorted(self.lexicons))}",
+                )
                 ok = False
                 continue
             except re.error as exc:
@@ -288,7 +320,9 @@ def _compile_emotion(raw: Optional[Dict[str, Any]], problems: Problems) -> Optio
         for entry in files:
             path = os.path.join(LEXICON_DIR, entry.file)
             if not os.path.isfile(path):
-                problems.add(f"emotion field 'lexicons.{label}': lexicon file {entry.file!r} not found in {LEXICON_DIR}")
+                problems.add(
+                    f"emotion field 'lexicons.{label}': lexicon file {entry.file!r} not found in {LEXICON_DIR}"
+                )
                 continue
             for word, weight in _read_lexicon(path):
                 table.setdefault(word, []).append((label, entry.weight if entry.weight is not None else weight))
@@ -301,8 +335,14 @@ def _compile_emotion(raw: Optional[Dict[str, Any]], problems: Problems) -> Optio
             negators = re.compile(spec.negators)
         except re.error as exc:
             problems.add(f"emotion field 'negators': bad regex {spec.negators!r}: {exc}")
-    return EmotionLexicon({w: tuple(v) for w, v in table.items()}, negators, dict(spec.negated),
-                          spec.neutral_base, spec.exclamation_boost, spec.anger_absorbs)
+    return EmotionLexicon(
+        {w: tuple(v) for w, v in table.items()},
+        negators,
+        dict(spec.negated),
+        spec.neutral_base,
+        spec.exclamation_boost,
+        spec.anger_absorbs,
+    )
 
 
 def _read_lexicon(path: str) -> List[Tuple[str, float]]:
@@ -321,8 +361,9 @@ def _read_lexicon(path: str) -> List[Tuple[str, float]]:
 
 
 # ---------------------------------------------------------------- audit sections
-def _audit_sections(book: Any, rule_ids: Iterable[str],
-                    problems: Problems) -> Tuple[Optional["CallConfig"], Optional["Scorecard"]]:
+def _audit_sections(
+    book: Any, rule_ids: Iterable[str], problems: Problems
+) -> Tuple[Optional["CallConfig"], Optional["Scorecard"]]:
     """``call:`` and ``scorecard:`` validated by sdk.audit's models (every problem named)."""
     if book.call is None and book.scorecard is None:
         return None, None
@@ -335,10 +376,12 @@ def _audit_sections(book: Any, rule_ids: Iterable[str],
     if book.call is not None:
         checks.append(("call", lambda: CallConfig.model_validate(book.call)))
     if book.scorecard is not None:
+
         def card() -> Any:
             out = Scorecard.model_validate(book.scorecard)
             out.check_selectors(rule_ids)
             return out
+
         checks.append(("scorecard", card))
     for section, build in checks:
         try:

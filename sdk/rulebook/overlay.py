@@ -3,6 +3,7 @@
 Rules an overlay adds (``rules``, ``forbidden_words``, ``required_phrases``) are the team's own and
 bind by default (``binding: true``): they decide the label under every engine.
 """
+
 from __future__ import annotations
 
 import copy
@@ -117,11 +118,17 @@ def _merge_rules(rules: Dict[Any, Any], overlay: Mapping[str, Any], path: str, p
         rid = entry.pop("id", f"custom.forbidden.{i + 1}")
         phrase = entry.pop("phrase", None)
         rules[rid] = {
-            "id": rid, "kind": "forbidden", "label": "non_compliant",
-            "scenario": entry.pop("scenario", "general_enquiry"), "severity": entry.pop("severity", "medium"),
-            "phrases": [phrase] if phrase else [], "patterns": entry.pop("patterns", []),
+            "id": rid,
+            "kind": "forbidden",
+            "label": "non_compliant",
+            "scenario": entry.pop("scenario", "general_enquiry"),
+            "severity": entry.pop("severity", "medium"),
+            "phrases": [phrase] if phrase else [],
+            "patterns": entry.pop("patterns", []),
             "message": entry.pop("message", f"使用了本公司禁用语“{phrase}”"),
-            "suggestion": entry.pop("suggestion", None), "source": entry.pop("source", path), "binding": True,
+            "suggestion": entry.pop("suggestion", None),
+            "source": entry.pop("source", path),
+            "binding": True,
             **entry,
         }
     for i, item in enumerate(overlay.get("required_phrases") or []):
@@ -130,13 +137,19 @@ def _merge_rules(rules: Dict[Any, Any], overlay: Mapping[str, Any], path: str, p
             continue
         entry = dict(item)
         rid = entry.pop("id", f"custom.required.{i + 1}")
-        phrases: List[str] = entry.pop("phrases", [])
+        phrases: List[str] = list(entry.pop("phrases", []))
+        patterns: List[str] = list(entry.pop("patterns", []))
         rules[rid] = {
-            "id": rid, "kind": "required", "label": entry.pop("label", "missing_thanks"),
-            "scenario": entry.pop("scenario", "general_enquiry"), "severity": entry.pop("severity", "medium"),
-            "requires": [re.escape(p) for p in phrases] + entry.pop("patterns", []),
+            "id": rid,
+            "kind": "required",
+            "label": entry.pop("label", "missing_thanks"),
+            "scenario": entry.pop("scenario", "general_enquiry"),
+            "severity": entry.pop("severity", "medium"),
+            "requires": [re.escape(p) for p in phrases] + patterns,
             "message": entry.pop("message", f"缺少本公司要求的用语：{'/'.join(phrases)}"),
-            "source": entry.pop("source", path), "binding": True, **entry,
+            "source": entry.pop("source", path),
+            "binding": True,
+            **entry,
         }
 
 

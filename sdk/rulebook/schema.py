@@ -6,6 +6,7 @@ thresholds) and ``scorecard`` sections, validated by ``sdk.audit.config`` when p
 
 pydantic is imported only when a rulebook is first loaded (``import sdk`` stays cheap).
 """
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -22,8 +23,20 @@ CUE_WHERE = ("events", "words", "any")
 FAULT_LABELS = tuple(label for label in COMPLIANCE_LABELS if label != "standard")
 # Top-level keys of a complete rulebook and of an overlay.
 BOOK_KEYS = ("version", "company_name", "negation", "lexicons", "cues", "rules", "emotion", "call", "scorecard")
-OVERLAY_KEYS = ("version", "company_name", "lexicons", "cues", "rules", "overrides", "disable",
-                "forbidden_words", "required_phrases", "emotion", "call", "scorecard")
+OVERLAY_KEYS = (
+    "version",
+    "company_name",
+    "lexicons",
+    "cues",
+    "rules",
+    "overrides",
+    "disable",
+    "forbidden_words",
+    "required_phrases",
+    "emotion",
+    "call",
+    "scorecard",
+)
 
 
 class RulebookError(ValueError):
@@ -140,6 +153,7 @@ def models() -> Tuple[Type["BaseModel"], ...]:
 
     class EmotionModel(BaseModel):
         """Customer emotion by cue words: which lists count for which label, and how much."""
+
         model_config = ConfigDict(extra="forbid")
         lexicons: Dict[str, List[LexiconFile]] = {}
         words: Dict[str, Dict[str, float]] = {}  # label -> {cue: weight}, inline (overlays)
@@ -156,8 +170,9 @@ def models() -> Tuple[Type["BaseModel"], ...]:
             for section in ("lexicons", "words", "negated"):
                 for label in getattr(self, section):
                     if label not in cue_labels:
-                        problems.append(f"{section}: unknown emotion label {label!r}; expected one of "
-                                        f"{', '.join(cue_labels)}")
+                        problems.append(
+                            f"{section}: unknown emotion label {label!r}; expected one of {', '.join(cue_labels)}"
+                        )
             for label, target in self.negated.items():
                 if target is not None and target not in cue_labels:
                     problems.append(f"negated.{label}: unknown emotion label {target!r}")
@@ -167,14 +182,14 @@ def models() -> Tuple[Type["BaseModel"], ...]:
 
     class BookModel(BaseModel):
         model_config = ConfigDict(extra="forbid")
-        version: Literal[1, 2] = SCHEMA_VERSION
+        version: Literal[1, 2] = 2  # SCHEMA_VERSION
         company_name: Optional[str] = None
         negation: List[str] = []
         lexicons: Dict[str, List[str]] = {}
-        cues: List[dict] = []  # validated one by one (CueModel), so every bad cue is reported
-        rules: List[dict] = []  # validated one by one (RuleModel)
-        emotion: Optional[dict] = None  # EmotionModel
-        call: Optional[dict] = None  # sdk.audit.config.CallConfig
-        scorecard: Optional[dict] = None  # sdk.audit.config.Scorecard
+        cues: List[Dict[str, Any]] = []  # validated one by one (CueModel), so every bad cue is reported
+        rules: List[Dict[str, Any]] = []  # validated one by one (RuleModel)
+        emotion: Optional[Dict[str, Any]] = None  # EmotionModel
+        call: Optional[Dict[str, Any]] = None  # sdk.audit.config.CallConfig
+        scorecard: Optional[Dict[str, Any]] = None  # sdk.audit.config.Scorecard
 
     return CueModel, RuleModel, BookModel, EmotionModel
