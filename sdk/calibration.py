@@ -10,6 +10,7 @@ A result *needs review* when its calibrated top score is below a threshold (a se
 ``review_threshold``, else the manifest's value chosen on dev, else DEFAULT_REVIEW_THRESHOLD) or when
 the model and the rules disagree about the label: these are the turns a QA reader should look at.
 """
+
 from __future__ import annotations
 
 import math
@@ -60,13 +61,15 @@ class ReviewPolicy:
 
     ``threshold`` applies to every task without its own entry in ``thresholds``.
     """
+
     temperatures: Mapping[str, float]
     threshold: float = DEFAULT_REVIEW_THRESHOLD
     thresholds: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for where, value in [("review_threshold", self.threshold)] + [
-                (f"review threshold for {t!r}", v) for t, v in self.thresholds.items()]:
+            (f"review threshold for {t!r}", v) for t, v in self.thresholds.items()
+        ]:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
                 raise ValueError(f"{where} must be in [0, 1], got {value!r}")
         for task, t in self.temperatures.items():
@@ -77,8 +80,11 @@ class ReviewPolicy:
     def from_manifest(cls, manifest: Optional[Mapping[str, Any]], threshold: Optional[float] = None) -> "ReviewPolicy":
         """The manifest's temperatures and per-task thresholds; a given ``threshold`` overrides them all."""
         data = (manifest or {}).get("calibration") or {}
-        temps = {task: float(spec["temperature"]) for task, spec in data.items()
-                 if isinstance(spec, Mapping) and "temperature" in spec}
+        temps = {
+            task: float(spec["temperature"])
+            for task, spec in data.items()
+            if isinstance(spec, Mapping) and "temperature" in spec
+        }
         if threshold is not None:
             return cls(temps, float(threshold))
         stored = ((manifest or {}).get("review") or {}).get("threshold", DEFAULT_REVIEW_THRESHOLD)
@@ -93,8 +99,9 @@ class ReviewPolicy:
         t = self.temperatures.get(task)
         return apply_temperature(scores, t) if t is not None else dict(scores)
 
-    def reasons(self, task: str, scores: Mapping[str, float], model_label: str,
-                rules_label: Optional[str]) -> List[str]:
+    def reasons(
+        self, task: str, scores: Mapping[str, float], model_label: str, rules_label: Optional[str]
+    ) -> List[str]:
         """Why a result needs review (empty: it does not)."""
         out = []
         if max(scores.values()) < self.threshold_for(task):
