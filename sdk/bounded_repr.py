@@ -7,72 +7,69 @@ huge int raises ValueError and a user object's ``__repr__`` may raise or lie.
 types only (by exact type, so a subclass cannot redirect it) and names every
 other object by its type.
 """
+
 from __future__ import annotations
 
-import reprlib
 from itertools import islice
-from typing import Any
+from typing import Any, Dict, Iterable
 
 _SCALARS = (bool, float, complex, type(None))
-
-
-class _Bounded(reprlib.Repr):
-    def __init__(self) -> None:
-        super().__init__()
-        self.maxlevel = 2
-        self.maxstring = 40
-        self.maxlist = self.maxtuple = self.maxset = self.maxfrozenset = self.maxdict = 4
-
-    def repr1(self, x: Any, level: int) -> str:
-        kind = type(x)
-        if kind is str:
-            return self.repr_str(x, level)
-        if kind in (bytes, bytearray):
-            head = bytes(x[:self.maxstring])
-            return repr(head) + ("..." if len(x) > self.maxstring else "")
-        if kind is int:
-            if x.bit_length() > 128:
-                return f"<int of {x.bit_length()} bits>"
-            return repr(x)
-        if kind in _SCALARS:
-            return repr(x)
-        if kind is list:
-            return self._repr_iterable(x, level, "[", "]", self.maxlist)
-        if kind is tuple:
-            return self._repr_iterable(x, level, "(", ")", self.maxtuple, ",")
-        if kind in (set, frozenset):
-            return self._repr_iterable(x, level, "{", "}", self.maxset) if x else f"{kind.__name__}()"
-        if kind is dict:
-            return self._dict(x, level)
-        return f"<{_type_name(x)} object>"
-
-    def _dict(self, x: dict, level: int) -> str:
-        if not x:
-            return "{}"
-        if level <= 0:
-            return "{...}"
-        pieces = [f"{self.repr1(k, level - 1)}: {self.repr1(v, level - 1)}" for k, v in islice(x.items(), self.maxdict)]
-        if len(x) > self.maxdict:
-            pieces.append("...")
-        return "{" + ", ".join(pieces) + "}"
-
-
-_BOUNDED = _Bounded()
-
-
 _TYPE_NAME = type.__dict__["__name__"]  # the slot itself: a metaclass cannot override it
+_MAX_ITEMS = 4
+_MAX_STRING = 40
+_MAX_DEPTH = 2
 
 
 def _type_name(value: Any) -> str:
-    return _TYPE_NAME.__get__(type(value))
+    name = _TYPE_NAME.__get__(type(value))
+    return name if isinstance(name, str) else "object"
+
+
+def _items(values: Iterable[Any], size: int, depth: int, left: str, right: str) -> str:
+    if depth <= 0:
+        return f"{left}...{right}" if size else f"{left}{right}"
+    pieces = [_preview(v, depth - 1) for v in islice(values, _MAX_ITEMS)]
+    if size > _MAX_ITEMS:
+        pieces.append("...")
+    return left + ", ".join(pieces) + right
+
+
+def _dict(value: Dict[Any, Any], depth: int) -> str:
+    if depth <= 0:
+        return "{...}" if value else "{}"
+    pieces = [f"{_preview(k, depth - 1)}: {_preview(v, depth - 1)}" for k, v in islice(value.items(), _MAX_ITEMS)]
+    if len(value) > _MAX_ITEMS:
+        pieces.append("...")
+    return "{" + ", ".join(pieces) + "}"
+
+
+def _preview(value: Any, depth: int) -> str:
+    kind = type(value)
+    if kind is str:
+        return repr(value[:_MAX_STRING]) + ("..." if len(value) > _MAX_STRING else "")
+    if kind is bytes or kind is bytearray:
+        return repr(bytes(value[:_MAX_STRING])) + ("..." if len(value) > _MAX_STRING else "")
+    if kind is int:
+        return repr(value) if value.bit_length() <= 128 else f"<int of {value.bit_length()} bits>"
+    if kind in _SCALARS:
+        return repr(value)
+    if kind is list:
+        return _items(value, len(value), depth, "[", "]")
+    if kind is tuple:
+        return _items(value, len(value), depth, "(", ",)" if len(value) == 1 else ")")
+    if kind is set or kind is frozenset:
+        return _items(value, len(value), depth, "{", "}") if value else f"{kind.__name__}()"
+    if kind is dict:
+        return _dict(value, depth)
+    return f"<{_type_name(value)} object>"
 
 
 def short_repr(value: Any, limit: int = 60) -> str:
     """``type name: preview`` of ``value`` in at most about ``limit`` characters, in bounded time."""
     try:
-        preview = _BOUNDED.repr(value)
-    except Exception:  # a container whose len() or iteration raises: name its type only
+        preview = _preview(value, _MAX_DEPTH)
+    except Exception:  # defensive: never let an error message raise
         preview = f"<{_type_name(value)} object>"
     if len(preview) > limit:
-        preview = preview[:limit - 3] + "..."
+        preview = preview[: limit - 3] + "..."
     return f"{_type_name(value)}: {preview}"

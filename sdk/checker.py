@@ -3,6 +3,7 @@
 Engines assume clean input; everything a caller can get wrong is caught here
 with a message that names the bad value and what was expected.
 """
+
 from __future__ import annotations
 
 import threading
@@ -18,8 +19,18 @@ from .records import MAX_CHARS, CheckItem, batch_items, check_input, coerce_chec
 from .result_builder import check_results, finish_emotion
 from .results import CheckResult, EmotionResult
 
-__all__ = ["Checker", "audit", "audit_batch", "check", "check_batch", "emotion", "emotion_batch", "default_checker",
-           "customer_words", "MAX_CHARS"]
+__all__ = [
+    "Checker",
+    "audit",
+    "audit_batch",
+    "check",
+    "check_batch",
+    "emotion",
+    "emotion_batch",
+    "default_checker",
+    "customer_words",
+    "MAX_CHARS",
+]
 
 
 def customer_words(context: ContextInput) -> Optional[str]:
@@ -38,8 +49,13 @@ PathLike = Union[str, Path]
 RulebookPaths = Union[PathLike, Sequence[PathLike], None]
 
 
-def _build_engine(engine: str, model_dir: Optional[PathLike], rulebook: RulebookPaths,
-                  threads: Optional[int], review_threshold: Optional[float] = None) -> Tuple[Engine, bool]:
+def _build_engine(
+    engine: str,
+    model_dir: Optional[PathLike],
+    rulebook: RulebookPaths,
+    threads: Optional[int],
+    review_threshold: Optional[float] = None,
+) -> Tuple[Engine, bool]:
     """The engine to use, and whether ``auto`` fell back to the rules because the model could not load."""
     from .engines.rules_engine import RulesEngine
 
@@ -55,15 +71,18 @@ def _build_engine(engine: str, model_dir: Optional[PathLike], rulebook: Rulebook
         return rules, True
 
 
-def _build_model_engine(model_dir: Optional[PathLike], rules: Engine, threads: Optional[int],
-                        review_threshold: Optional[float] = None) -> Engine:
+def _build_model_engine(
+    model_dir: Optional[PathLike], rules: Engine, threads: Optional[int], review_threshold: Optional[float] = None
+) -> Engine:
     from .model_manifest import default_model_dir
 
     if model_dir is None:
         model_dir = default_model_dir()
         if model_dir is None:
-            raise ModelUnavailable("no model directory given and no default model is installed "
-                                   "(looked for sdk/bundled_models/default and <repo>/models/default)")
+            raise ModelUnavailable(
+                "no model directory given and no default model is installed "
+                "(looked for sdk/bundled_models/default and <repo>/models/default)"
+            )
     from .engines.hybrid import HybridEngine
     from .engines.onnx_engine import OnnxEngine
 
@@ -80,16 +99,24 @@ class Checker:
     rules disagree) says ``needs_review``; None: the value chosen on dev in the model's manifest.
     """
 
-    def __init__(self, engine: str = "auto", model_dir: Optional[PathLike] = None,
-                 rulebook: RulebookPaths = None, threads: Optional[int] = None,
-                 scorecard: Optional[PathLike] = None, review_threshold: Optional[float] = None) -> None:
+    def __init__(
+        self,
+        engine: str = "auto",
+        model_dir: Optional[PathLike] = None,
+        rulebook: RulebookPaths = None,
+        threads: Optional[int] = None,
+        scorecard: Optional[PathLike] = None,
+        review_threshold: Optional[float] = None,
+    ) -> None:
         if engine not in ENGINES:
             raise ValueError(f"engine must be one of {', '.join(map(repr, ENGINES))}, got {short_repr(engine)}")
         if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
             raise ValueError(f"threads must be a positive int or None, got {short_repr(threads)}")
-        if review_threshold is not None and (isinstance(review_threshold, bool)
-                                             or not isinstance(review_threshold, (int, float))
-                                             or not 0.0 <= review_threshold <= 1.0):
+        if review_threshold is not None and (
+            isinstance(review_threshold, bool)
+            or not isinstance(review_threshold, (int, float))
+            or not 0.0 <= review_threshold <= 1.0
+        ):
             raise ValueError(f"review_threshold must be a number in [0, 1] or None, got {short_repr(review_threshold)}")
         self.requested_engine = engine
         self._engine, self.fell_back = _build_engine(engine, model_dir, rulebook, threads, review_threshold)
@@ -115,7 +142,7 @@ class Checker:
         inputs = [coerce_check_item(item, i) for i, item in enumerate(batch_items(items, "check_batch", "check"))]
         out: List[CheckResult] = []
         for start in range(0, len(inputs), CHUNK):
-            out.extend(check_results(self._engine, inputs[start:start + CHUNK], self.fell_back))
+            out.extend(check_results(self._engine, inputs[start : start + CHUNK], self.fell_back))
         return out
 
     def emotion(self, text: str) -> EmotionResult:
@@ -127,7 +154,7 @@ class Checker:
         clean = [emotion_input(text, f"item {i}") for i, text in enumerate(items)]
         out: List[EmotionResult] = []
         for start in range(0, len(clean), CHUNK):
-            chunk = clean[start:start + CHUNK]
+            chunk = clean[start : start + CHUNK]
             results = self._engine.emotion_batch([text for text, _ in chunk])
             out.extend(finish_emotion(result, notes, self.fell_back) for result, (_, notes) in zip(results, chunk))
         return out

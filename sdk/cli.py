@@ -40,6 +40,9 @@ def _parser() -> argparse.ArgumentParser:
     from .audit.cli import add_commands  # cs-qa audit / cs-qa report
 
     add_commands(sub)
+    from .server.run import add_parser as add_serve  # cs-qa serve (registration only: the service is sdk/server)
+
+    add_serve(sub)
     return p
 
 
@@ -49,6 +52,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         from .audit.cli import run
 
         return run(args)
+    if args.command == "serve":
+        return int(args.run(args))
     if (args.text is None) == (args.input is None):
         print(f"cs-qa {args.command}: give either one utterance or --input FILE, not both or neither", file=sys.stderr)
         return 2

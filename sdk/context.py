@@ -11,11 +11,11 @@ What the existing checks look at is the *recent* part: the turns after the
 agent last spoke (that is what a string context has always meant). The full
 turn list stays available for dialogue-aware models.
 """
+
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from .bounded_repr import short_repr
@@ -24,8 +24,11 @@ from .normalize import Normalized, normalize, strip_events, to_simplified_halfwi
 ROLES = ("customer", "agent", "event")
 # Event texts of ../shared/API.md, written the way the models and rules read events in a string context.
 EVENT_TEXTS = {
-    "hold": "保持等待", "mute": "静音", "transfer": "转接",
-    "agent_hangup": "客服挂断", "customer_hangup": "客户挂断",
+    "hold": "保持等待",
+    "mute": "静音",
+    "transfer": "转接",
+    "agent_hangup": "客服挂断",
+    "customer_hangup": "客户挂断",
 }
 
 TurnLike = Union["Turn", Mapping[str, Any]]
@@ -35,6 +38,7 @@ ContextInput = Union[str, Sequence[TurnLike], "Context", None]
 @dataclass(frozen=True)
 class Turn:
     """One turn of a conversation: who spoke (or what happened), and optionally when (seconds)."""
+
     role: str  # "customer" | "agent" | "event"
     text: str
     start: Optional[float] = None
@@ -49,13 +53,30 @@ class Turn:
         return out
 
 
-@dataclass(frozen=True)
 class Context:
-    """A parsed context. ``source`` is what the caller gave (echoed in results)."""
-    turns: Tuple[Turn, ...]
-    source: Union[str, Tuple[Turn, ...]]
-    events: str = ""  # the recent events, each bracketed: "[客户已等待约2分钟]"
-    words: str = ""  # the customer's recent words
+    """A parsed context. ``source`` is what the caller gave (echoed in results); ``turns`` all the
+    preceding turns, oldest first; ``events`` / ``words`` the recent events (each bracketed:
+    "[客户已等待约2分钟]") and the customer's recent words.
+
+    A plain class with slots, not a dataclass: one is built per checked utterance, and its
+    normalised parts are computed on first use only.
+    """
+
+    __slots__ = ("source", "events", "words", "_turns", "_events_normalized", "_words_normalized")
+
+    def __init__(
+        self, turns: Optional[Tuple[Turn, ...]], source: Union[str, Tuple[Turn, ...]], events: str = "", words: str = ""
+    ) -> None:
+        self.source, self.events, self.words = source, events, words
+        self._turns = turns  # None for a string context: built from events and words when asked for
+        self._events_normalized: Optional[str] = None
+        self._words_normalized: Union[Normalized, None, bool] = False  # False: not computed yet
+
+    @property
+    def turns(self) -> Tuple[Turn, ...]:
+        if self._turns is None:
+            self._turns = _turns_of_string(self.events, self.words)
+        return self._turns
 
     @property
     def text(self) -> str:
@@ -64,20 +85,37 @@ class Context:
             return self.source
         return " ".join(p for p in (self.events, self.words) if p)
 
-    @cached_property
+    @property
     def events_normalized(self) -> str:
-        return to_simplified_halfwidth(self.events)
+        if self._events_normalized is None:
+            self._events_normalized = to_simplified_halfwidth(self.events)
+        return self._events_normalized
 
-    @cached_property
+    @property
     def words_normalized(self) -> Optional[Normalized]:
         """The customer's words normalised for matching, or None when there are none."""
-        return normalize(self.words) if self.words.strip() else None
+        if self._words_normalized is False:
+            self._words_normalized = normalize(self.words) if self.words.strip() else None
+        return self._words_normalized  # type: ignore[return-value]
 
     def echo(self) -> Union[str, List[Dict[str, Any]]]:
         """JSON-ready form of what the caller gave."""
         if isinstance(self.source, str):
             return self.source
         return [t.to_dict() for t in self.source]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Context) and (self.source, self.events, self.words) == (
+            other.source,
+            other.events,
+            other.words,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.source, self.events, self.words))
+
+    def __repr__(self) -> str:
+        return f"Context(events={self.events!r}, words={self.words!r}, turns={len(self.turns)})"
 
 
 def parse_context(value: ContextInput) -> Optional[Context]:
@@ -93,7 +131,7 @@ def parse_context(value: ContextInput) -> Optional[Context]:
         if not value.strip():
             return None
         events, words = strip_events(value)
-        return Context(turns=_turns_of_string(events, words), source=value, events=events, words=words)
+        return Context(None, value, events, words)
     if not isinstance(value, (list, tuple)):  # bytes, a dict, a number: not a context
         raise TypeError(f"context must be a str, a list of turns or None, got {short_repr(value)}")
     turns = tuple(coerce_turn(t, i) for i, t in enumerate(value))
@@ -122,7 +160,7 @@ def _split_events(events: str) -> List[str]:
     out, start = [], 0
     for i, ch in enumerate(events):
         if ch in "]】］":
-            out.append(events[start + 1:i])
+            out.append(events[start + 1 : i])
             start = i + 1
     return out
 
@@ -131,7 +169,7 @@ def _recent(turns: Tuple[Turn, ...]) -> Tuple[Turn, ...]:
     """The turns after the agent last spoke: what the agent's next utterance answers."""
     for i in range(len(turns) - 1, -1, -1):
         if turns[i].role == "agent":
-            return turns[i + 1:]
+            return turns[i + 1 :]
     return turns
 
 
@@ -162,8 +200,9 @@ def coerce_turn(value: Any, index: int) -> Turn:
         t = raw.get(name)
         seconds = _seconds(t)
         if t is not None and seconds is None:
-            raise ValueError(f"{where} field {name!r} must be a non-negative number of seconds or None, "
-                             f"got {short_repr(t)}")
+            raise ValueError(
+                f"{where} field {name!r} must be a non-negative number of seconds or None, got {short_repr(t)}"
+            )
         times.append(seconds)
     if times[0] is not None and times[1] is not None and times[1] < times[0]:
         raise ValueError(f"{where} field 'end' ({times[1]}) is before 'start' ({times[0]})")

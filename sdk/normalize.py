@@ -15,13 +15,14 @@ traditional characters) is taken position by position, and only where it
 chose one of the character table's own candidates for that position.
 Lone surrogates (text decoded with ``surrogateescape``) pass through as they are.
 """
+
 from __future__ import annotations
 
 import os
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Dict, List, Tuple
+from typing import Any, Dict, FrozenSet, List, Tuple
 
 # Fillers that carry no content in ASR output. "啊/哦" are left alone: they are
 # also sentence particles that change tone ("说话啊"), which rules need to see.
@@ -38,6 +39,7 @@ _MAX_RUN = 2
 @dataclass(frozen=True)
 class Normalized:
     """Normalised text plus ``offsets[i]`` = index in the original of ``text[i]``."""
+
     text: str
     offsets: Tuple[int, ...]
     original: str
@@ -49,13 +51,25 @@ class Normalized:
         return self.offsets[start], self.offsets[end - 1] + 1
 
 
-def _width_table() -> dict:
+def _width_table() -> Dict[int, str]:
     table = {0x3000: " "}  # ideographic space
     for code in range(0xFF01, 0xFF5F):  # full-width ASCII block
         table[code] = chr(code - 0xFEE0)
     # Chinese punctuation that has an obvious half-width twin.
-    for src, dst in {"。": ".", "、": ",", "～": "~", "“": '"', "”": '"', "‘": "'", "’": "'",
-                     "【": "[", "】": "]", "《": "<", "》": ">", "…": "…"}.items():
+    for src, dst in {
+        "。": ".",
+        "、": ",",
+        "～": "~",
+        "“": '"',
+        "”": '"',
+        "‘": "'",
+        "’": "'",
+        "【": "[",
+        "】": "]",
+        "《": "<",
+        "》": ">",
+        "…": "…",
+    }.items():
         table[ord(src)] = dst
     return table
 
@@ -79,18 +93,19 @@ def _t2s_candidates() -> Dict[int, str]:
 
 
 @lru_cache(maxsize=1)
-def _tables():
+def _tables() -> Tuple[Dict[int, int], Dict[int, str], FrozenSet[str]]:
     candidates = _t2s_candidates()
     table = _width_table()
     table.update({code: targets[0] for code, targets in candidates.items()})
     table[0x130] = "i"  # "İ".lower() is "i" + a combining dot: two characters for one
-    return str.maketrans(table), candidates, frozenset(chr(code) for code in candidates)
+    return str.maketrans(table), candidates, frozenset(chr(code) for code in candidates)  # type: ignore[arg-type]
 
 
 @lru_cache(maxsize=1)
-def _opencc_t2s():
+def _opencc_t2s() -> Any:
     try:
         import opencc
+
         return opencc.OpenCC("t2s")
     except Exception:  # package missing or broken: the character table still applies
         return None
@@ -105,8 +120,11 @@ def to_simplified_halfwidth(text: str) -> str:
     out = text.translate(table)
     lowered = out.lower()
     # lower() only ever lengthens a character; equal length means every one stayed one character
-    out = lowered if len(lowered) == len(out) else "".join(
-        low if len(low) == 1 else ch for ch, low in ((ch, ch.lower()) for ch in out))
+    out = (
+        lowered
+        if len(lowered) == len(out)
+        else "".join(low if len(low) == 1 else ch for ch, low in ((ch, ch.lower()) for ch in out))
+    )
     if not traditional.isdisjoint(text):
         out = _phrase_t2s(text, out, candidates)
     return out
@@ -178,7 +196,7 @@ def _standalone(text: str, i: int, n: int) -> bool:
     if after == "" or not (after in _PUNCT or after.isspace()):
         return False
     # keep it if nothing but punctuation follows: it may be the whole reply ("哦。")
-    return any(not (c in _PUNCT or c.isspace()) for c in text[i + 1:])
+    return any(not (c in _PUNCT or c.isspace()) for c in text[i + 1 :])
 
 
 def strip_events(context: str) -> Tuple[str, str]:
@@ -197,7 +215,7 @@ def split_events(context: str) -> Tuple[str, str, Tuple[int, ...]]:
     offsets: List[int] = []
     pos = 0
     for match in _EVENT_RE.finditer(context):
-        chars.append(context[pos:match.start()])
+        chars.append(context[pos : match.start()])
         offsets.extend(range(pos, match.start()))
         chars.append(" ")
         offsets.append(match.start())

@@ -3,6 +3,7 @@
 Shared by the Checker, the CLI and any service or batch job, so every front end rejects the same
 bad input with the same message (naming the bad value and what was expected).
 """
+
 from __future__ import annotations
 
 import csv
@@ -81,19 +82,26 @@ def coerce_check_item(item: Any, index: Optional[int] = None) -> CheckInput:
     where = "utterance" if index is None else f"item {index}"
     if isinstance(item, str):
         return check_input(item, None, where)
+    if type(item) is tuple and len(item) == 2:  # the common case first: Mapping's isinstance is slow
+        return check_input(item[0], item[1], where)
     if isinstance(item, Mapping):
         keys = list(item)
         unknown = [k for k in keys if k not in ITEM_KEYS]
         if unknown or "utterance" not in keys:
-            problem = "without an 'utterance' key" if "utterance" not in keys else \
-                f"with unknown key(s) {short_repr(unknown)}"
-            raise ValueError(f"{where} is a dict {problem}; expected keys 'utterance' and optional 'context', "
-                             f"got {short_repr(keys)}")
+            problem = (
+                "without an 'utterance' key"
+                if "utterance" not in keys
+                else f"with unknown key(s) {short_repr(unknown)}"
+            )
+            raise ValueError(
+                f"{where} is a dict {problem}; expected keys 'utterance' and optional 'context', got {short_repr(keys)}"
+            )
         return check_input(item["utterance"], item.get("context"), where)
     if isinstance(item, (tuple, list)) and len(item) == 2:
         return check_input(item[0], item[1], where)
-    raise TypeError(f"{where} must be a str, a (utterance, context) pair or a dict with 'utterance', "
-                    f"got {short_repr(item)}")
+    raise TypeError(
+        f"{where} must be a str, a (utterance, context) pair or a dict with 'utterance', got {short_repr(item)}"
+    )
 
 
 def batch_items(items: Any, what: str, single: str) -> List[Any]:
@@ -101,8 +109,9 @@ def batch_items(items: Any, what: str, single: str) -> List[Any]:
 
     A dict is refused rather than iterated: checking its keys is never what the caller meant."""
     if isinstance(items, (str, bytes, bytearray, memoryview, Mapping)):
-        raise TypeError(f"{what} takes a list, got a single {short_repr(items)}; use {single}() for one, "
-                        f"or wrap it in a list")
+        raise TypeError(
+            f"{what} takes a list, got a single {short_repr(items)}; use {single}() for one, or wrap it in a list"
+        )
     try:
         iterator = iter(items)
     except TypeError:
@@ -126,6 +135,7 @@ def _truncate_turn(turn: Any, index: int, notes: List[str]) -> Any:
 
 
 # ---------------------------------------------------------------- records from files
+
 
 def record_item(record: Any, command: str) -> Any:
     """The checker input of one input record, or raise a specific error.

@@ -8,7 +8,7 @@ missing_thanks > standard), and the result says so in ``decided_by``.
 
 from __future__ import annotations
 
-import dataclasses
+from functools import lru_cache
 from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple
 
 from .labels import COMPLIANCE_LABELS, COMPLIANCE_PRIORITY
@@ -47,15 +47,22 @@ def context_emotions(
     for c in contexts:
         emotion = found.get(c.words) if c is not None else None
         # a fresh object per result: results are mutable and must not share state
-        out.append(finish_emotion(_copy(emotion), (), fell_back) if emotion is not None else None)
+        out.append(_finished_copy(emotion, fell_back) if emotion is not None else None)
     return out
 
 
 def finish_emotion(result: EmotionResult, notes: Sequence[str], fell_back: bool) -> EmotionResult:
     """An engine's emotion result with input notes and its provenance added."""
-    result.warnings[:0] = list(notes)
-    result.decided_by = DecidedBy(BY_MODEL if result.engine == "onnx" else BY_RULES, None, fell_back)
+    if notes:
+        result.warnings[:0] = list(notes)
+    result.decided_by = decided_by(BY_MODEL if result.engine == "onnx" else BY_RULES, None, fell_back)
     return result
+
+
+@lru_cache(maxsize=256)
+def decided_by(by: str, policy: Optional[str], fell_back: bool, rules: Tuple[str, ...] = ()) -> DecidedBy:
+    """One shared (immutable) DecidedBy per distinct provenance: results are built by the thousand."""
+    return DecidedBy(by, policy, fell_back, rules)
 
 
 def build_check_result(
@@ -81,7 +88,7 @@ def build_check_result(
         utterance=item.utterance,
         context=item.parsed.echo() if item.parsed is not None else None,
         warnings=merge_warnings(item.notes, verdict.warnings),
-        decided_by=DecidedBy(by, verdict.policy, fell_back, deciding),
+        decided_by=decided_by(by, verdict.policy, fell_back, deciding),
         needs_review=bool(verdict.review),
         review_reasons=list(verdict.review),
     )
@@ -114,14 +121,18 @@ def order_findings(findings: Sequence[Finding], label: str) -> List[Finding]:
 
 
 def merge_warnings(*lists: Sequence[str]) -> List[str]:
+    if not any(lists):
+        return []
     return list(dict.fromkeys(w for warnings in lists for w in warnings))
 
 
-def _copy(result: EmotionResult) -> EmotionResult:
-    return dataclasses.replace(
-        result,
-        scores=dict(result.scores),
-        cues=list(result.cues),
-        warnings=list(result.warnings),
-        review_reasons=list(result.review_reasons),
+def _finished_copy(result: EmotionResult, fell_back: bool) -> EmotionResult:
+    """A fresh copy of a (possibly shared) engine result, with its provenance."""
+    return EmotionResult(
+        result.label,
+        dict(result.scores),
+        result.engine,
+        list(result.cues),
+        list(result.warnings),
+        decided_by(BY_MODEL if result.engine == "onnx" else BY_RULES, None, fell_back),
     )

@@ -1,8 +1,8 @@
 """sdk.audit / sdk.audit_batch / Checker.audit as ../shared/API.md says; bad input fails clearly."""
 import pytest
+from audit_calls import CLEAN_CHAT, CLEAN_PHONE, variant
 
 import sdk
-from audit_calls import CLEAN_CHAT, CLEAN_PHONE, variant
 from sdk.audit.auditor import AuditError
 
 
@@ -111,3 +111,14 @@ def test_ten_thousand_turns(rules_checker):
 def test_module_level_audit_uses_the_default_checker():
     a = sdk.audit(CLEAN_CHAT)
     assert a.engine in ("onnx", "rules") and a.to_dict()["engine"] == a.engine
+
+
+def test_a_batch_of_calls_costs_one_verdict_pass_and_one_emotion_pass():
+    from conftest import FixedEngine, make_emotion, make_verdict
+
+    engine = FixedEngine("onnx", make_verdict("standard", "onnx"), make_emotion("neutral", "onnx"))
+    checker = sdk.Checker(engine="rules")
+    checker._engine = engine
+    out = checker.audit_batch([CLEAN_PHONE, CLEAN_CHAT, CLEAN_PHONE])
+    assert len(out) == 3 and out[0].engine == "onnx"
+    assert engine.calls == ["emotion_batch", "verdict_batch"]

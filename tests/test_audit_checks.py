@@ -1,9 +1,9 @@
 """Call-level checks, table-driven: clean calls pass with no finding; each planted fault is
 found by its check on the right turn(s). Rules engine, so the per-turn part is deterministic."""
 import pytest
+from audit_calls import CLEAN_CHAT, CLEAN_PHONE, CLEAN_SILENT, variant
 
 import sdk
-from audit_calls import CLEAN_CHAT, CLEAN_PHONE, CLEAN_SILENT, variant
 
 
 @pytest.fixture(scope="module")
@@ -207,3 +207,12 @@ def test_model_only_turn_faults_need_confidence_to_count(confidence, rolled_up):
     found = [f for f in a.findings if f.check_id == "turn.missing_thanks"]
     assert bool(found) == rolled_up
     assert all(r.label == "missing_thanks" for r in a.turns if isinstance(r, sdk.CheckResult))  # kept per turn
+
+
+def test_marked_silence_event_is_measured(checker):
+    call = variant(CLEAN_PHONE, {4: {"text": "谢谢您，我查询一下。"}, 6: {"text": "silence", "start": 21.0, "end": 45.0},
+                                 7: {"text": "您所在的区域正在检修线路，预计下午三点前恢复供电。", "start": 45.5}})
+    hits = [f for f in checker.audit(call).findings if f.check_id == "silence.dead_air"]
+    assert hits and 6 in hits[0].turns and hits[0].start == 21.0
+    short = variant(CLEAN_PHONE, {6: {"text": "silence", "start": 21.0, "end": 25.0}, 7: {"start": 25.5, "end": 32.0}})
+    assert not any(f.check_id == "silence.dead_air" for f in checker.audit(short).findings)

@@ -3,8 +3,15 @@ import textwrap
 
 import pytest
 
-from sdk.audit.config import (CHECK_IDS, AuditConfigError, CallConfig, Scorecard, load_call_config,
-                              load_scorecard, merge_call)
+from sdk.audit.config import (
+    CHECK_IDS,
+    AuditConfigError,
+    CallConfig,
+    Scorecard,
+    load_call_config,
+    load_scorecard,
+    merge_call,
+)
 from sdk.rulebook import load_rulebook
 
 
@@ -111,6 +118,7 @@ def test_scorecard_file_may_be_the_card_itself(tmp_path):
 def test_models_validate_sections_directly():
     # What the rulebook's v2 loader does with its `call:` and `scorecard:` sections.
     import yaml
+
     from sdk.audit.config import DEFAULT_CALL_YAML
 
     raw = yaml.safe_load(open(DEFAULT_CALL_YAML, encoding="utf-8"))

@@ -4,12 +4,14 @@ Per turn, a batch of calls costs two model passes in all: one ``check_batch``
 over every agent turn (each judged with the turns before it as its context)
 and one ``emotion_batch`` over every customer turn.
 """
+
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 from dataclasses import dataclass
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from ..context import Turn as ContextTurn
 from ..dialogue import MAX_CONTEXT_TURNS
@@ -18,8 +20,8 @@ from ..records import MAX_CHARS, check_input
 from ..result_builder import build_check_result
 from ..results import CheckResult, EmotionResult
 from .checks import CHECKS, Skip
-from .config import CallConfig, Scorecard
-from .model import KNOWN_EVENTS, Call, CallInput, parse_call
+from .config import AnswerRings, CallConfig, Scorecard, TurnRollup
+from .model import KNOWN_EVENTS, KNOWN_NOTES, SILENCE_EVENTS, Call, CallInput, parse_call
 from .results import AuditResult, CallEmotion, CallFinding, SkippedCheck
 from .scoring import apply_scorecard
 from .view import CallView, Patterns, build_view
@@ -34,6 +36,7 @@ _ROLLUP_LABELS = ("non_compliant", "missing_apology", "missing_thanks")
 @dataclass(frozen=True)
 class AuditError:
     """A call that could not be audited, in an ``audit_batch(..., errors="return")``."""
+
     index: int
     id: Optional[str]
     error: str
@@ -43,8 +46,14 @@ class AuditError:
 
 
 class Auditor:
-    def __init__(self, checker, config: CallConfig, scorecard: Scorecard,
-                 lexicons: Dict[str, Sequence[str]], company: Optional[str] = None):
+    def __init__(
+        self,
+        checker: Any,
+        config: CallConfig,
+        scorecard: Scorecard,
+        lexicons: Mapping[str, Sequence[str]],
+        company: Optional[str] = None,
+    ):
         self.checker = checker
         self.config = config
         self.scorecard = scorecard
@@ -55,13 +64,15 @@ class Auditor:
     def audit(self, call: CallInput, channel: Optional[str] = None) -> AuditResult:
         return self._audit_parsed([parse_call(call, channel)])[0]
 
-    def audit_batch(self, calls: Iterable[CallInput], channel: Optional[str] = None,
-                    errors: str = "raise") -> List[Union[AuditResult, AuditError]]:
+    def audit_batch(
+        self, calls: Iterable[CallInput], channel: Optional[str] = None, errors: str = "raise"
+    ) -> List[Union[AuditResult, AuditError]]:
         if errors not in ("raise", "return"):
             raise ValueError(f"errors must be 'raise' or 'return', got {errors!r}")
         if isinstance(calls, (str, bytes, dict)):
-            raise TypeError(f"audit_batch takes a list of calls, got a single {type(calls).__name__}; "
-                            f"use audit() for one call")
+            raise TypeError(
+                f"audit_batch takes a list of calls, got a single {type(calls).__name__}; use audit() for one call"
+            )
         parsed: List[Union[Call, AuditError]] = []
         for i, raw in enumerate(calls):
             try:
@@ -128,20 +139,37 @@ class Auditor:
         findings.sort(key=lambda f: (min(f.turns) if f.turns else -1, f.check_id))
         score, passed, findings, lines, critical = apply_scorecard(self.scorecard, findings, turn_results)
         emotion = CallEmotion.of([(i, r) for i, r in enumerate(turn_results) if isinstance(r, EmotionResult)])
-        warnings = [f"turn {t.index}: unknown event {t.text!r} kept as a note; known events: "
-                    f"{', '.join(KNOWN_EVENTS)}" for t in call.turns if t.role == "event"
-                    and t.event not in KNOWN_EVENTS]
+        warnings = [
+            f"turn {t.index}: unknown event {t.text!r} kept as a note; known events: {', '.join(KNOWN_EVENTS)}"
+            for t in call.turns
+            if t.role == "event" and t.event not in KNOWN_EVENTS + KNOWN_NOTES
+        ]
         agent_id = call.agent_id or next((t.speaker for t in call.turns if t.role == "agent" and t.speaker), None)
         return AuditResult(
-            id=call.id, channel=call.channel, score=score, passed=passed, turns=turn_results,
-            findings=findings, skipped=skipped, emotion=emotion, engine=self.checker.engine,
-            scorecard=self.scorecard.name, pass_mark=self.scorecard.pass_mark, score_lines=lines, critical=critical, agent_id=agent_id,
-            call={"turns": [t.to_dict() for t in call.turns], "ring_seconds": call.ring_seconds,
-                  "rings": view.rings, **({"meta": call.meta} if call.meta else {})},
-            warnings=warnings)
+            id=call.id,
+            channel=call.channel,
+            score=score,
+            passed=passed,
+            turns=turn_results,
+            findings=findings,
+            skipped=skipped,
+            emotion=emotion,
+            engine=self.checker.engine,
+            scorecard=self.scorecard.name,
+            pass_mark=self.scorecard.pass_mark,
+            score_lines=lines,
+            critical=critical,
+            agent_id=agent_id,
+            call={
+                "turns": [t.to_dict() for t in call.turns],
+                "ring_seconds": call.ring_seconds,
+                "rings": view.rings,
+                **({"meta": call.meta} if call.meta else {}),
+            },
+            warnings=warnings,
+        )
 
-    def _rollup(self, view: CallView, turn_results: List[Any], call_findings: List[CallFinding]
-                ) -> List[CallFinding]:
+    def _rollup(self, view: CallView, turn_results: List[Any], call_findings: List[CallFinding]) -> List[CallFinding]:
         """One finding per agent turn whose per-turn label is a fault, unless a call-level check
         already reported the same fault on that turn."""
         from .checks import finding
@@ -155,7 +183,7 @@ class Auditor:
             if (i, r.label) in covered or not self.config.active(cid, view.channel):
                 continue
             own = [f for f in r.findings if f.label == r.label]
-            s = self.config[cid]
+            s = self.config.of(cid, TurnRollup)
             by_rules = [f for f in own if f.source == "rules"]
             if not by_rules and r.scores.get(r.label, 0.0) < s.min_model_confidence:
                 continue  # a low-confidence model verdict: left on the turn, not a call-level fault
@@ -165,14 +193,26 @@ class Auditor:
             severity = max((f.severity for f in own), key=lambda s: _SEVERITY_RANK.get(s, 1), default=None)
             text = "；".join(dict.fromkeys(f.message for f in rules)) or r.label
             t = view.call.turns[i]
-            out.append(finding(view, cid, [i], t.start, t.end, label=r.label,
-                               rule_ids=[f.rule_id for f in own], severity=severity,
-                               rules=text))
+            out.append(
+                finding(
+                    view,
+                    cid,
+                    [i],
+                    t.start,
+                    t.end,
+                    label=r.label,
+                    rule_ids=[f.rule_id for f in own],
+                    severity=severity,
+                    rules=text,
+                )
+            )
         return out
 
 
 # The customer's words show they have been waiting ("还在吗", "人呢", "等了好久", "？？").
-_NUDGE = re.compile(r"在吗|在不在|还在|有人吗|人呢|人去哪|怎么(这么|那么)?(久|慢)|等(了)?(好|半天|这么久|那么久|很久|好久)|[?？]{2,}")
+_NUDGE = re.compile(
+    r"在吗|在不在|还在|有人吗|人呢|人去哪|怎么(这么|那么)?(久|慢)|等(了)?(好|半天|这么久|那么久|很久|好久)|[?？]{2,}"
+)
 
 
 def _waited_before(view: CallView, index: int) -> bool:
@@ -180,7 +220,7 @@ def _waited_before(view: CallView, index: int) -> bool:
     if any(h.after == index for h in view.holds):
         return True
     turns = view.call.turns
-    for u in reversed(turns[max(0, index - CONTEXT_TURNS):index]):
+    for u in reversed(turns[max(0, index - CONTEXT_TURNS) : index]):
         if u.role == "agent":
             break
         if u.role == "event" and u.event in ("hold", "mute", "transfer"):
@@ -205,6 +245,8 @@ def _event_note(view: CallView, index: int) -> Optional[str]:
     if name in ("hold", "mute"):
         kind = "通话保持中" if name == "hold" else "通话静音中"
         return f"{kind}，客户等待了{_waited(seconds)}" if seconds is not None else f"{kind}，客户等待"
+    if name in SILENCE_EVENTS:
+        return f"线路静默，客户等待了{_waited(t.duration)}" if t.duration is not None else "线路静默，客户等待"
     if name == "transfer":
         return "转接"
     if name in ("agent_hangup", "customer_hangup"):
@@ -222,7 +264,7 @@ def _contexts(view: CallView) -> Dict[int, Optional[List[ContextTurn]]]:
     turns = view.call.turns
     waits = {h.after: h for h in view.holds if h.event is None and h.after is not None}
     first_agent = next((t.index for t in turns if t.role == "agent"), None)
-    late = (view.rings is not None and view.rings > view.config["answer.rings"].max_rings)
+    late = view.rings is not None and view.rings > view.config.of("answer.rings", AnswerRings).max_rings
     notes: Dict[int, Optional[str]] = {t.index: _event_note(view, t.index) for t in turns if t.role == "event"}
     prompts_before: Dict[int, int] = {}
     if view.silent_caller:
@@ -236,7 +278,8 @@ def _contexts(view: CallView) -> Dict[int, Optional[List[ContextTurn]]]:
     shared: Dict[int, Optional[ContextTurn]] = {}
     for u in turns:
         if u.role == "event":
-            shared[u.index] = ContextTurn("event", notes[u.index]) if notes.get(u.index) else None
+            note = notes.get(u.index)
+            shared[u.index] = ContextTurn("event", note) if note else None
         elif not view.is_silence(u):
             shared[u.index] = ContextTurn(u.role, u.text)
         else:
@@ -259,18 +302,19 @@ def _contexts(view: CallView) -> Dict[int, Optional[List[ContextTurn]]]:
     return out
 
 
-def _verdicts(checker: Any, items: List[CheckInput]) -> list:
+def _verdicts(checker: Any, items: List[CheckInput]) -> List[Any]:
     """The engine's verdicts on the agent turns (the Checker's engine: one batched pass)."""
     return checker._engine.verdict_batch(items) if items else []
 
 
 def _copy(result: EmotionResult) -> EmotionResult:
     # results are mutable: every turn gets its own object
-    return dataclasses.replace(result, scores=dict(result.scores), cues=list(result.cues),
-                               warnings=list(result.warnings))
+    return dataclasses.replace(
+        result, scores=dict(result.scores), cues=list(result.cues), warnings=list(result.warnings)
+    )
 
 
-def load_checker_scorecard(path, rulebook=None) -> Scorecard:
+def load_checker_scorecard(path: "Union[str, os.PathLike[str]]", rulebook: Any = None) -> Scorecard:
     """A QA team's score card, its rule-id selectors checked against the rulebook in use."""
     from ..rulebook import load_rulebook
     from .config import load_scorecard
@@ -278,7 +322,7 @@ def load_checker_scorecard(path, rulebook=None) -> Scorecard:
     return load_scorecard(path, rule_ids=[r.id for r in load_rulebook(rulebook).rules])
 
 
-def build_auditor(checker, rulebook=None, scorecard=None) -> Auditor:
+def build_auditor(checker: Any, rulebook: Any = None, scorecard: Any = None) -> Auditor:
     """The Auditor of a Checker. Thresholds: the rulebook's ``call:`` section (overlays merged into
     the defaults of sdk/rules/call.yaml), else those defaults. Score card: ``scorecard`` (a path or a
     Scorecard), else an overlay's ``scorecard:`` section, else the default card. Lexicons and the

@@ -6,6 +6,7 @@
 ``audit`` writes one JSON line per call: the audit, or ``{"source", "id", "error"}`` for a call that
 could not be read or audited (the rest go on; the exit code is then 1). A summary goes to stderr.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,9 +22,12 @@ BATCH_CALLS = 32
 
 
 def add_commands(sub: Any) -> None:
-    a = sub.add_parser("audit", help="audit whole calls / chat sessions (score card, call-level checks)",
-                       description="Audit whole calls: JSONL of calls, plain transcripts (客服：/客户：, A:/B:, "
-                                   "[mm:ss] times), JDDC chat logs, or CSV (one row per turn); a folder of them.")
+    a = sub.add_parser(
+        "audit",
+        help="audit whole calls / chat sessions (score card, call-level checks)",
+        description="Audit whole calls: JSONL of calls, plain transcripts (客服：/客户：, A:/B:, "
+        "[mm:ss] times), JDDC chat logs, or CSV (one row per turn); a folder of them.",
+    )
     a.add_argument("input", help="file or folder of calls; '-' reads JSONL (or --format) from stdin")
     a.add_argument("--output", "-o", default="-", help="audits as JSONL (default stdout)")
     a.add_argument("--scorecard", help="your score card YAML (default: the built-in one)")
@@ -70,8 +74,13 @@ def _audit(args: argparse.Namespace) -> int:
         _err(f"audit: {exc}")
         return 2
     try:
-        checker = Checker(engine=args.engine, model_dir=args.model_dir, rulebook=args.rulebook,
-                          threads=args.threads, scorecard=args.scorecard)
+        checker = Checker(
+            engine=args.engine,
+            model_dir=args.model_dir,
+            rulebook=args.rulebook,
+            threads=args.threads,
+            scorecard=args.scorecard,
+        )
         checker._call_auditor()  # a broken call: section fails here, before any output
     except (ModelUnavailable, AuditConfigError, ValueError, FileNotFoundError) as exc:
         _err(f"audit: {exc}")
@@ -86,7 +95,7 @@ def _audit(args: argparse.Namespace) -> int:
     rows: List[Dict[str, Any]] = []
     try:
         for k in range(0, len(records), BATCH_CALLS):
-            chunk = records[k:k + BATCH_CALLS]
+            chunk = records[k : k + BATCH_CALLS]
             for row in _audit_chunk(checker, chunk):
                 out.write(json.dumps(row, ensure_ascii=False) + "\n")
                 rows.append(row)
@@ -132,8 +141,10 @@ def summary(rows: Iterable[Dict[str, Any]]) -> str:
     mean = sum(r["score"] for r in ok) / len(ok)
     top = Counter(f["check_id"] for r in ok for f in r["findings"]).most_common(5)
     tops = ", ".join(f"{cid} ×{n}" for cid, n in top) or "none"
-    line = (f"audited {len(ok)} call(s): pass rate {passed / len(ok):.0%} ({passed}/{len(ok)}), "
-            f"mean score {mean:.1f}; top findings: {tops}")
+    line = (
+        f"audited {len(ok)} call(s): pass rate {passed / len(ok):.0%} ({passed}/{len(ok)}), "
+        f"mean score {mean:.1f}; top findings: {tops}"
+    )
     if errors:
         line += f"; {errors} could not be audited (see their error records)"
     return line

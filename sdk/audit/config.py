@@ -14,6 +14,7 @@ For the rulebook loader (schema v2)::
 
 pydantic is imported by this module, so import it lazily (``import sdk`` stays cheap).
 """
+
 from __future__ import annotations
 
 import copy
@@ -22,7 +23,21 @@ import os
 import re
 import string
 from functools import lru_cache
-from typing import Any, ClassVar, Dict, Iterable, List, Literal, Mapping, Optional, Sequence, Tuple, Union
+from typing import (
+    Any,
+    ClassVar,
+    Dict,
+    Iterable,
+    List,
+    Literal,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+    Type,
+    TypeVar,
+    Union,
+)
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -58,6 +73,7 @@ def _patterns_ok(patterns: Iterable[str]) -> None:
 
 class CheckSettings(_Strict):
     """What every call-level check has. ``message`` may use the check's ``{placeholders}``."""
+
     enabled: bool = True
     severity: Severity = "medium"
     channels: List[Channel] = ["phone", "chat"]
@@ -68,18 +84,19 @@ class CheckSettings(_Strict):
     placeholders: ClassVar[Tuple[str, ...]] = ()
 
     @model_validator(mode="after")
-    def _message_fields(self):
+    def _message_fields(self) -> "CheckSettings":
         allowed = set(self.placeholders) | {"company"}
         for text, fld in ((self.message, "message"), (self.suggestion or "", "suggestion")):
             for _, name, _, _ in string.Formatter().parse(text):
                 if name is not None and name not in allowed:
-                    raise ValueError(f"{fld} uses unknown placeholder {{{name}}}; "
-                                     f"allowed: {', '.join(sorted(allowed)) or 'none'}")
+                    raise ValueError(
+                        f"{fld} uses unknown placeholder {{{name}}}; allowed: {', '.join(sorted(allowed)) or 'none'}"
+                    )
         return self
 
     def regex_fields(self) -> Dict[str, List[str]]:
         """Pattern lists of this check (name -> regexes), for compiling."""
-        out = {}
+        out: Dict[str, List[str]] = {}
         for name, value in self:
             if isinstance(value, list) and name not in ("channels", "calm", "upset"):
                 out[name] = value
@@ -89,7 +106,7 @@ class CheckSettings(_Strict):
         return out
 
     @model_validator(mode="after")
-    def _regexes(self):
+    def _regexes(self) -> "CheckSettings":
         for name, pats in self.regex_fields().items():
             try:
                 _patterns_ok(pats)
@@ -108,7 +125,7 @@ class GreetingTiming(CheckSettings):
 
     @field_validator("max_delay_s")
     @classmethod
-    def _positive(cls, v):
+    def _positive(cls, v: Dict[str, float]) -> Dict[str, float]:
         for ch, s in v.items():
             if s <= 0:
                 raise ValueError(f"max_delay_s.{ch} must be > 0 seconds, got {s}")
@@ -165,7 +182,7 @@ class SpeechRate(CheckSettings):
     min_cps: float = Field(default=1.5, ge=0)
 
     @model_validator(mode="after")
-    def _order(self):
+    def _order(self) -> "SpeechRate":
         if self.min_cps >= self.max_cps:
             raise ValueError(f"min_cps ({self.min_cps}) must be below max_cps ({self.max_cps})")
         return self
@@ -211,7 +228,7 @@ class EmotionEscalation(CheckSettings):
 
     @field_validator("calm", "upset", "always")
     @classmethod
-    def _labels(cls, v):
+    def _labels(cls, v: List[str]) -> List[str]:
         for label in v:
             if label not in EMOTION_LABELS:
                 raise ValueError(f"unknown emotion label {label!r}; expected one of {', '.join(EMOTION_LABELS)}")
@@ -231,8 +248,10 @@ class TurnRollup(CheckSettings):
         return {}
 
 
+S = TypeVar("S", bound=CheckSettings)
+
 # Check id -> settings model. The ids are what findings, `skipped` and score cards name.
-CHECK_MODELS: Dict[str, type] = {
+CHECK_MODELS: Dict[str, Type[CheckSettings]] = {
     "greeting.content": GreetingContent,
     "greeting.timing": GreetingTiming,
     "answer.rings": AnswerRings,
@@ -260,12 +279,13 @@ CHECK_IDS: Tuple[str, ...] = tuple(CHECK_MODELS)
 class CallConfig(BaseModel):
     """The ``call:`` section: every call-level check id with its settings (all required in the
     default file; an overlay may change any field of any check)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
     checks: Dict[str, Any]
 
     @model_validator(mode="before")
     @classmethod
-    def _wrap(cls, data):
+    def _wrap(cls, data: Any) -> Any:
         # The YAML section is the mapping check id -> settings itself.
         if isinstance(data, Mapping) and "checks" not in data:
             return {"checks": dict(data)}
@@ -273,7 +293,7 @@ class CallConfig(BaseModel):
 
     @field_validator("checks", mode="before")
     @classmethod
-    def _each(cls, v):
+    def _each(cls, v: Any) -> Dict[str, CheckSettings]:
         if not isinstance(v, Mapping):
             raise ValueError(f"must be a mapping of check id -> settings, got {type(v).__name__}")
         unknown = sorted(set(v) - set(CHECK_MODELS))
@@ -283,7 +303,8 @@ class CallConfig(BaseModel):
             problems.append(f"unknown check id(s) {unknown}; known: {', '.join(CHECK_IDS)}")
         if missing:
             problems.append(f"missing check id(s) {missing}")
-        out, errors = {}, []
+        out: Dict[str, CheckSettings] = {}
+        errors: List[str] = []
         for cid, raw in v.items():
             if cid not in CHECK_MODELS:
                 continue
@@ -296,7 +317,14 @@ class CallConfig(BaseModel):
         return out
 
     def __getitem__(self, check_id: str) -> CheckSettings:
-        return self.checks[check_id]
+        return self.checks[check_id]  # type: ignore[no-any-return]
+
+    def of(self, check_id: str, kind: Type[S]) -> S:
+        """The settings of ``check_id``, typed as its model (``config.of("hold.duration", HoldDuration)``)."""
+        settings = self.checks[check_id]
+        if not isinstance(settings, kind):
+            raise TypeError(f"check {check_id!r} has {type(settings).__name__} settings, not {kind.__name__}")
+        return settings
 
     def active(self, check_id: str, channel: str) -> bool:
         s = self.checks[check_id]
@@ -308,10 +336,11 @@ class CallConfig(BaseModel):
 # --------------------------------------------------------------------------
 class ScoreItem(_Strict):
     """One line of the score card: what it selects, and what each hit costs."""
+
     id: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$")
     name: str = Field(min_length=1)
     checks: List[str] = []  # call-level check ids (glob patterns allowed: "hold.*")
-    rules: List[str] = []   # per-turn finding rule ids (globs allowed: "ban.*")
+    rules: List[str] = []  # per-turn finding rule ids (globs allowed: "ban.*")
     labels: List[str] = []  # per-turn compliance labels (one hit per agent turn)
     points: float = Field(ge=0)  # deducted per hit
     cap: Optional[float] = Field(default=None, ge=0)  # at most this much for the item
@@ -319,7 +348,7 @@ class ScoreItem(_Strict):
 
     @field_validator("checks")
     @classmethod
-    def _checks(cls, v):
+    def _checks(cls, v: List[str]) -> List[str]:
         for pat in v:
             if not fnmatch.filter(CHECK_IDS, pat):
                 raise ValueError(f"{pat!r} matches no call-level check id; known: {', '.join(CHECK_IDS)}")
@@ -327,14 +356,14 @@ class ScoreItem(_Strict):
 
     @field_validator("labels")
     @classmethod
-    def _labels(cls, v):
+    def _labels(cls, v: List[str]) -> List[str]:
         for label in v:
             if label not in FAULT_LABELS:
                 raise ValueError(f"unknown label {label!r}; expected one of {', '.join(FAULT_LABELS)}")
         return v
 
     @model_validator(mode="after")
-    def _selects(self):
+    def _selects(self) -> "ScoreItem":
         if not (self.checks or self.rules or self.labels):
             raise ValueError("selects nothing: give at least one of checks, rules, labels")
         return self
@@ -348,6 +377,7 @@ class ScoreItem(_Strict):
 
 class Scorecard(BaseModel):
     """The ``scorecard:`` section."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: str = Field(min_length=1)
     total: float = Field(default=100.0, gt=0)
@@ -356,7 +386,7 @@ class Scorecard(BaseModel):
 
     @field_validator("items", mode="before")
     @classmethod
-    def _each(cls, v):
+    def _each(cls, v: Any) -> Any:
         # Validate items one by one so that every bad item is reported, each by its id.
         if not isinstance(v, list):
             return v
@@ -376,7 +406,7 @@ class Scorecard(BaseModel):
         return out
 
     @model_validator(mode="after")
-    def _mark(self):
+    def _mark(self) -> "Scorecard":
         if self.pass_mark > self.total:
             raise ValueError(f"pass_mark ({self.pass_mark}) is above total ({self.total})")
         return self
@@ -384,8 +414,12 @@ class Scorecard(BaseModel):
     def check_selectors(self, rule_ids: Iterable[str]) -> None:
         """Raise ValueError naming every item whose ``rules`` selector matches no rule."""
         rule_ids = list(rule_ids)
-        bad = [f"item {item.id!r} field 'rules': {pat!r} matches no rule id in the rulebook"
-               for item in self.items for pat in item.rules if not fnmatch.filter(rule_ids, pat)]
+        bad = [
+            f"item {item.id!r} field 'rules': {pat!r} matches no rule id in the rulebook"
+            for item in self.items
+            for pat in item.rules
+            if not fnmatch.filter(rule_ids, pat)
+        ]
         if bad:
             raise ValueError("; ".join(bad))
 
@@ -409,14 +443,15 @@ def format_errors(exc: ValidationError) -> str:
     return "; ".join(_lines(exc, top=True))
 
 
-def merge_call(base: Mapping[str, Any], overlay: Optional[Mapping[str, Any]], where: str = "overlay") -> dict:
+def merge_call(base: Mapping[str, Any], overlay: Optional[Mapping[str, Any]], where: str = "overlay") -> Dict[str, Any]:
     """A ``call:`` overlay merged into the base section, field by field within each check."""
     out = copy.deepcopy(dict(base))
     if not overlay:
         return out
     if not isinstance(overlay, Mapping):
-        raise AuditConfigError(f"{where}: 'call' must be a mapping of check id -> settings, "
-                               f"got {type(overlay).__name__}")
+        raise AuditConfigError(
+            f"{where}: 'call' must be a mapping of check id -> settings, got {type(overlay).__name__}"
+        )
     for cid, changes in overlay.items():
         if cid not in out:
             raise AuditConfigError(f"{where}: call check {cid!r}: unknown check id; known: {', '.join(CHECK_IDS)}")
@@ -432,7 +467,7 @@ def merge_call(base: Mapping[str, Any], overlay: Optional[Mapping[str, Any]], wh
     return out
 
 
-def _read_yaml(path: str) -> dict:
+def _read_yaml(path: str) -> Dict[str, Any]:
     import yaml
 
     if not os.path.isfile(path):
@@ -481,8 +516,10 @@ def load_scorecard(path: Optional[PathLike] = None, rule_ids: Optional[Iterable[
     data = _read_yaml(file)
     raw = data.get("scorecard", data if "items" in data else None)
     if raw is None:
-        raise AuditConfigError(f"{file}: no 'scorecard' section (expected a 'scorecard:' key or a card "
-                               f"with 'name', 'pass_mark' and 'items')")
+        raise AuditConfigError(
+            f"{file}: no 'scorecard' section (expected a 'scorecard:' key or a card "
+            f"with 'name', 'pass_mark' and 'items')"
+        )
     try:
         card = Scorecard.model_validate(raw)
         if rule_ids is not None:
@@ -496,11 +533,14 @@ def load_scorecard(path: Optional[PathLike] = None, rule_ids: Optional[Iterable[
 
 def expand_lexicons(pattern: str, lexicons: Mapping[str, Sequence[str]], owner: str) -> str:
     """``{lex:name}`` in a check's pattern replaced by the rulebook lexicon's escaped alternation."""
-    def sub(m):
+
+    def sub(m: "re.Match[str]") -> str:
         name = m.group(1)
         if name not in lexicons:
-            raise AuditConfigError(f"call check {owner}: unknown lexicon {name!r} in {pattern!r}; "
-                                   f"known: {', '.join(sorted(lexicons))}")
+            raise AuditConfigError(
+                f"call check {owner}: unknown lexicon {name!r} in {pattern!r}; known: {', '.join(sorted(lexicons))}"
+            )
         words = sorted(lexicons[name], key=len, reverse=True)
         return "(?:" + "|".join(re.escape(w) for w in words) + ")"
+
     return _LEX_REF.sub(sub, pattern)

@@ -8,13 +8,14 @@ the session (chat); they are optional, but where given they must be
 non-negative, ``end >= start``, and starts must not go backwards (turns may
 overlap: that is what an interruption is).
 """
+
 from __future__ import annotations
 
 import math
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ..normalize import to_simplified_halfwidth
 
@@ -22,7 +23,10 @@ ROLES = ("agent", "customer", "event")
 CHANNELS = ("phone", "chat")
 # Event texts of API.md. Others are kept (as free-text annotations) and reported in the audit's warnings.
 KNOWN_EVENTS = ("hold", "mute", "transfer", "agent_hangup", "customer_hangup")
+KNOWN_NOTES = ("silence", "dead_air", "静默", "沉默", "无声")  # read by the checks, so no "unknown event" warning
 HOLD_EVENTS = ("hold", "mute")
+# Marked silences (not in API.md's list, but common in ASR exports): the dead-air check measures them.
+SILENCE_EVENTS = ("silence", "dead_air", "静默", "沉默", "无声")
 # Calls longer than this are refused rather than audited slowly.
 MAX_TURNS = 50_000
 _SPACE = re.compile(r"\s+")
@@ -85,8 +89,9 @@ def _seconds(value: Any, where: str, name: str) -> Optional[float]:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{where} field {name!r} must be a number of seconds or null, "
-                         f"got {type(value).__name__}: {value!r:.40}")
+        raise ValueError(
+            f"{where} field {name!r} must be a number of seconds or null, got {type(value).__name__}: {value!r:.40}"
+        )
     if math.isnan(value) or math.isinf(value) or value < 0:
         raise ValueError(f"{where} field {name!r} must be a finite, non-negative number of seconds, got {value!r}")
     return float(value)
@@ -108,8 +113,10 @@ def parse_turn(raw: Any, index: int) -> Turn:
         raise ValueError(f"{where} field 'text' must be a str, got {type(text).__name__}: {text!r:.60}")
     # A customer turn may be empty (a silent caller); an agent turn or event must say something.
     if role != "customer" and not text.strip():
-        raise ValueError(f"{where} field 'text' is empty; an {role} turn needs text"
-                         + (f" (one of {', '.join(KNOWN_EVENTS)})" if role == "event" else ""))
+        raise ValueError(
+            f"{where} field 'text' is empty; an {role} turn needs text"
+            + (f" (one of {', '.join(KNOWN_EVENTS)})" if role == "event" else "")
+        )
     start = _seconds(raw.get("start"), where, "start")
     end = _seconds(raw.get("end"), where, "end")
     if start is not None and end is not None and end < start:
@@ -118,7 +125,8 @@ def parse_turn(raw: Any, index: int) -> Turn:
     return Turn(index, role, text, start, end, None if speaker is None else str(speaker))
 
 
-CallInput = Union[Mapping[str, Any], Sequence[Mapping[str, Any]]]
+# A call dict of API.md, or its list of turns (anything else is refused with a clear error).
+CallInput = Any
 
 
 def parse_call(call: CallInput, channel: Optional[str] = None) -> Call:
@@ -126,8 +134,10 @@ def parse_call(call: CallInput, channel: Optional[str] = None) -> Call:
     if isinstance(call, Call):
         return call
     if isinstance(call, (str, bytes)):
-        raise TypeError(f"a call must be a dict with 'turns' or a list of turns, got a {type(call).__name__}; "
-                        f"read transcripts with sdk.audit.readers")
+        raise TypeError(
+            f"a call must be a dict with 'turns' or a list of turns, got a {type(call).__name__}; "
+            f"read transcripts with sdk.audit.readers"
+        )
     if isinstance(call, Mapping):
         raw = dict(call)
         if "turns" not in raw:
@@ -144,8 +154,9 @@ def parse_call(call: CallInput, channel: Optional[str] = None) -> Call:
     if not turns_in:
         raise ValueError(f"{label}field 'turns' is empty; a call needs at least one turn")
     if len(turns_in) > MAX_TURNS:
-        raise ValueError(f"{label}field 'turns' has {len(turns_in)} turns; at most {MAX_TURNS} are audited "
-                         f"(split the transcript)")
+        raise ValueError(
+            f"{label}field 'turns' has {len(turns_in)} turns; at most {MAX_TURNS} are audited (split the transcript)"
+        )
     ch = raw.pop("channel", None)
     if channel is not None and ch is not None and ch != channel:
         raise ValueError(f"{label}field 'channel' is {ch!r} but channel={channel!r} was passed")
@@ -163,12 +174,21 @@ def parse_call(call: CallInput, channel: Optional[str] = None) -> Call:
             turn = parse_turn(t, i)
             if turn.start is not None:
                 if last_start is not None and turn.start < last_start:
-                    raise ValueError(f"turn {i} field 'start' ({turn.start}) is before the start of turn "
-                                     f"{last_index} ({last_start}); turns must be in time order")
+                    raise ValueError(
+                        f"turn {i} field 'start' ({turn.start}) is before the start of turn "
+                        f"{last_index} ({last_start}); turns must be in time order"
+                    )
                 last_start, last_index = turn.start, i
             turns.append(turn)
     except ValueError as exc:
         raise ValueError(f"{label}{exc}") from None
     agent_id = raw.pop("agent_id", None)
-    return Call(tuple(turns), ch, None if cid is None else str(cid), ring, rings,
-                None if agent_id is None else str(agent_id), raw)
+    return Call(
+        tuple(turns),
+        ch,
+        None if cid is None else str(cid),
+        ring,
+        rings,
+        None if agent_id is None else str(agent_id),
+        raw,
+    )

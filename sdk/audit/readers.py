@@ -15,6 +15,7 @@ Files are decoded as UTF-8, else by charset detection (GBK/GB18030 exports are c
 ``encoding`` is given. Every call comes back as a :class:`CallRecord`: either the call dict or an
 error naming the file, the line and the call, so one bad call never stops a batch.
 """
+
 from __future__ import annotations
 
 import csv
@@ -27,19 +28,53 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Union
 
 FORMATS = ("auto", "jsonl", "json", "text", "jddc", "csv")
-_EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv", ".tsv": "jddc",
-               ".txt": "text", ".text": "text", ".log": "text"}
+_EXTENSIONS = {
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "json",
+    ".csv": "csv",
+    ".tsv": "jddc",
+    ".txt": "text",
+    ".text": "text",
+    ".log": "text",
+}
 
-AGENT_NAMES = ("客服", "坐席", "座席", "客服代表", "客服人员", "话务员", "人工客服", "agent", "a", "staff", "waiter",
-               "helpdesk", "sys", "system_agent", "1")
+AGENT_NAMES = (
+    "客服",
+    "坐席",
+    "座席",
+    "客服代表",
+    "客服人员",
+    "话务员",
+    "人工客服",
+    "agent",
+    "a",
+    "staff",
+    "waiter",
+    "helpdesk",
+    "sys",
+    "system_agent",
+    "1",
+)
 CUSTOMER_NAMES = ("客户", "顾客", "用户", "来电人", "来电者", "买家", "customer", "b", "user", "usr", "caller", "0")
 EVENT_NAMES = ("事件", "event", "系统", "system")
 EVENT_ALIASES = {
-    "hold": "hold", "保持": "hold", "通话保持": "hold", "等待": "hold",
-    "mute": "mute", "静音": "mute",
-    "transfer": "transfer", "转接": "transfer", "转人工": "transfer",
-    "agent_hangup": "agent_hangup", "坐席挂机": "agent_hangup", "客服挂机": "agent_hangup", "座席挂机": "agent_hangup",
-    "customer_hangup": "customer_hangup", "客户挂机": "customer_hangup", "顾客挂机": "customer_hangup",
+    "hold": "hold",
+    "保持": "hold",
+    "通话保持": "hold",
+    "等待": "hold",
+    "mute": "mute",
+    "静音": "mute",
+    "transfer": "transfer",
+    "转接": "transfer",
+    "转人工": "transfer",
+    "agent_hangup": "agent_hangup",
+    "坐席挂机": "agent_hangup",
+    "客服挂机": "agent_hangup",
+    "座席挂机": "agent_hangup",
+    "customer_hangup": "customer_hangup",
+    "客户挂机": "customer_hangup",
+    "顾客挂机": "customer_hangup",
 }
 CSV_FIELDS = ("call_id", "role", "text", "start", "end")
 CSV_DEFAULTS = {
@@ -54,6 +89,7 @@ CSV_DEFAULTS = {
 @dataclass(frozen=True)
 class CallRecord:
     """One call read from a file, or why it could not be read."""
+
     source: str  # "file.txt", "file.jsonl:12", "file.csv: call c-7"
     call: Optional[Dict[str, Any]] = None
     error: Optional[str] = None
@@ -95,9 +131,14 @@ def decode(data: bytes, encoding: Optional[str] = None, name: str = "input") -> 
 
 
 # --------------------------------------------------------------------------- dispatch
-def read_calls(path: Union[str, os.PathLike], fmt: str = "auto", encoding: Optional[str] = None,
-               channel: Optional[str] = None, columns: Optional[Mapping[str, str]] = None,
-               roles: Optional[Mapping[str, Sequence[str]]] = None) -> Iterator[CallRecord]:
+def read_calls(
+    path: Union[str, "os.PathLike[str]"],
+    fmt: str = "auto",
+    encoding: Optional[str] = None,
+    channel: Optional[str] = None,
+    columns: Optional[Mapping[str, str]] = None,
+    roles: Optional[Mapping[str, Sequence[str]]] = None,
+) -> Iterator[CallRecord]:
     """Every call in ``path`` (a file, or a folder of files), in order."""
     if fmt not in FORMATS:
         raise ReaderError(f"unknown input format {fmt!r}; expected one of {', '.join(FORMATS)}")
@@ -122,9 +163,14 @@ def resolve(name: str, text: str, fmt: str = "auto") -> str:
     return found
 
 
-def parse_calls(text: str, fmt: str, name: str = "input", channel: Optional[str] = None,
-                columns: Optional[Mapping[str, str]] = None,
-                roles: Optional[Mapping[str, Sequence[str]]] = None) -> Iterator[CallRecord]:
+def parse_calls(
+    text: str,
+    fmt: str,
+    name: str = "input",
+    channel: Optional[str] = None,
+    columns: Optional[Mapping[str, str]] = None,
+    roles: Optional[Mapping[str, Sequence[str]]] = None,
+) -> Iterator[CallRecord]:
     role_of = _role_map(roles)
     if fmt == "jsonl":
         yield from _jsonl(text, name, channel)
@@ -184,19 +230,32 @@ _TIME = r"\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d+)?"
 
 
 def _stamp(a: str, b: str) -> str:
-    return (rf"[\[【(（]?\s*(?P<{a}>{_TIME})(?:\s*(?:-->|-|–|~|至|到)\s*(?P<{b}>{_TIME}))?\s*[\]】)）]?")
+    return rf"[\[【(（]?\s*(?P<{a}>{_TIME})(?:\s*(?:-->|-|–|~|至|到)\s*(?P<{b}>{_TIME}))?\s*[\]】)）]?"
 
 
 _LINE = re.compile(
     r"^\s*(?:" + _stamp("t1", "t2") + r"\s*)?"
     r"(?P<who>[^\s:：\[\]【】()（）]{1,8}?)\s*"
     r"(?:" + _stamp("t3", "t4") + r"\s*)?"
-    r"[:：]\s*(?P<text>.*)$")
+    r"[:：]\s*(?P<text>.*)$"
+)
 _HEADER = re.compile(r"^\s*#\s*(?P<key>[A-Za-z_\u4e00-\u9fff]+)\s*[:：=]\s*(?P<value>.+?)\s*$")
 _SPLIT = re.compile(r"^\s*(?:={3,}|#{3,})\s*(?P<id>.*?)\s*(?:={3,}|#{3,})?\s*$")
-_HEADER_KEYS = {"id": "id", "call_id": "id", "通话编号": "id", "会话编号": "id", "channel": "channel", "渠道": "channel",
-                "ring_seconds": "ring_seconds", "振铃": "ring_seconds", "振铃秒数": "ring_seconds", "rings": "rings",
-                "agent_id": "agent_id", "坐席工号": "agent_id", "工号": "agent_id"}
+_HEADER_KEYS = {
+    "id": "id",
+    "call_id": "id",
+    "通话编号": "id",
+    "会话编号": "id",
+    "channel": "channel",
+    "渠道": "channel",
+    "ring_seconds": "ring_seconds",
+    "振铃": "ring_seconds",
+    "振铃秒数": "ring_seconds",
+    "rings": "rings",
+    "agent_id": "agent_id",
+    "坐席工号": "agent_id",
+    "工号": "agent_id",
+}
 
 
 def seconds(value: str) -> float:
@@ -218,7 +277,7 @@ def _role_map(roles: Optional[Mapping[str, Sequence[str]]]) -> Dict[str, str]:
     for role, names in (roles or {}).items():
         if role not in ("agent", "customer", "event"):
             raise ReaderError(f"roles: unknown role {role!r}; expected agent, customer or event")
-        for n in ([names] if isinstance(names, str) else names):
+        for n in [names] if isinstance(names, str) else names:
             out[str(n).strip().lower()] = role
     return out
 
@@ -240,8 +299,11 @@ def _text(text: str, name: str, channel: Optional[str], role_of: Dict[str, str])
             return None
         count += 1
         call.setdefault("id", Path(name).stem if count == 1 else f"{Path(name).stem}#{count}")
-        rec = (CallRecord(f"{name}: call {call['id']}", error=error) if error
-               else CallRecord(f"{name}: call {call['id']}", _with_channel({**call, "turns": turns}, channel)))
+        rec = (
+            CallRecord(f"{name}: call {call['id']}", error=error)
+            if error
+            else CallRecord(f"{name}: call {call['id']}", _with_channel({**call, "turns": turns}, channel))
+        )
         call, turns, error = {}, [], None
         return rec
 
@@ -275,8 +337,9 @@ def _text(text: str, name: str, channel: Optional[str], role_of: Dict[str, str])
             if turns:  # a wrapped line continues the turn above
                 turns[-1]["text"] += line.strip()
                 continue
-            error = error or (f"line {n}: no speaker; expected a line like '客服：…' or '[00:12] 客户：…', "
-                              f"got {line.strip()[:40]!r}")
+            error = error or (
+                f"line {n}: no speaker; expected a line like '客服：…' or '[00:12] 客户：…', got {line.strip()[:40]!r}"
+            )
             continue
         turn: Dict[str, Any] = {"role": role, "text": m.group("text").strip()}
         t1, t2 = m.group("t1") or m.group("t3"), m.group("t2") or m.group("t4")
@@ -337,8 +400,10 @@ def _jddc(text: str, name: str, channel: Optional[str]) -> Iterator[CallRecord]:
                 yield rec
             current, turns, error = session, [], None
         if col is None:
-            error = error or (f"line {n}: expected tab-separated 'session id, role flag (0/1), text' "
-                              f"(or the 7 JDDC 2019 columns), got {len(row)} column(s)")
+            error = error or (
+                f"line {n}: expected tab-separated 'session id, role flag (0/1), text' "
+                f"(or the 7 JDDC 2019 columns), got {len(row)} column(s)"
+            )
             continue
         role = "agent" if row[col].strip() == "1" else "customer"
         content = "\t".join(row[6:]) if col == 2 else row[2]
@@ -352,8 +417,9 @@ def _jddc(text: str, name: str, channel: Optional[str]) -> Iterator[CallRecord]:
 
 
 # --------------------------------------------------------------------------- CSV
-def _csv(text: str, name: str, channel: Optional[str], columns: Optional[Mapping[str, str]],
-         role_of: Dict[str, str]) -> Iterator[CallRecord]:
+def _csv(
+    text: str, name: str, channel: Optional[str], columns: Optional[Mapping[str, str]], role_of: Dict[str, str]
+) -> Iterator[CallRecord]:
     reader = csv.DictReader(io.StringIO(text))
     header = [h.strip() for h in (reader.fieldnames or [])]
     if not header:
@@ -378,8 +444,11 @@ def _csv(text: str, name: str, channel: Optional[str], columns: Optional[Mapping
         raw_role = (row.get(mapping["role"]) or "").strip()
         role = role_of.get(raw_role.lower())
         if role is None:
-            errors.setdefault(cid, f"line {n}: unknown role {raw_role!r} in column {mapping['role']!r}; "
-                                   f"map it with roles (e.g. --roles agent={raw_role or 'X'})")
+            errors.setdefault(
+                cid,
+                f"line {n}: unknown role {raw_role!r} in column {mapping['role']!r}; "
+                f"map it with roles (e.g. --roles agent={raw_role or 'X'})",
+            )
             continue
         turn: Dict[str, Any] = {"role": role, "text": row.get(mapping["text"]) or ""}
         if role == "event":
@@ -391,8 +460,9 @@ def _csv(text: str, name: str, channel: Optional[str], columns: Optional[Mapping
                 try:
                     turn[fld] = seconds(value)
                 except ValueError:
-                    errors.setdefault(cid, f"line {n}: column {col!r} value {value!r} is not a time "
-                                           f"(seconds, mm:ss or hh:mm:ss)")
+                    errors.setdefault(
+                        cid, f"line {n}: column {col!r} value {value!r} is not a time (seconds, mm:ss or hh:mm:ss)"
+                    )
         calls[cid]["turns"].append(turn)
     for cid in order:
         where = f"{name}: call {cid}"
@@ -418,8 +488,10 @@ def _csv_columns(header: List[str], columns: Optional[Mapping[str, str]], name: 
         out[fld] = next((lower[c] for c in CSV_DEFAULTS[fld] if c in lower), None)
     for fld in ("role", "text"):
         if out[fld] is None:
-            raise ReaderError(f"{name}: no {fld} column; header is {header}; map one with "
-                              f"columns (e.g. --columns {fld}=<header name>)")
+            raise ReaderError(
+                f"{name}: no {fld} column; header is {header}; map one with "
+                f"columns (e.g. --columns {fld}=<header name>)"
+            )
     return out
 
 
@@ -441,5 +513,15 @@ def parse_roles(spec: Optional[str]) -> Dict[str, List[str]]:
     return {k: [x for x in v.split("|") if x] for k, v in parse_mapping(spec, "--roles").items()}
 
 
-__all__ = ["CallRecord", "ReaderError", "FORMATS", "read_calls", "parse_calls", "decode", "seconds", "resolve",
-           "parse_mapping", "parse_roles"]
+__all__ = [
+    "CallRecord",
+    "ReaderError",
+    "FORMATS",
+    "read_calls",
+    "parse_calls",
+    "decode",
+    "seconds",
+    "resolve",
+    "parse_mapping",
+    "parse_roles",
+]

@@ -1,8 +1,9 @@
 """Typed results of ``sdk.audit``. Every one has ``to_dict()`` (JSON-ready)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 from ..labels import EMOTION_LABELS
 from ..results import CheckResult, EmotionResult
@@ -15,6 +16,7 @@ def _r(x: Optional[float]) -> Optional[float]:
 @dataclass(frozen=True)
 class CallFinding:
     """One call-level finding: which check, on which turns, over which seconds, what it costs."""
+
     check_id: str
     turns: List[int]  # indices into the call's turns
     severity: str  # "low" | "medium" | "high"
@@ -33,10 +35,18 @@ class CallFinding:
 
     def to_dict(self) -> Dict[str, Any]:
         return {
-            "check_id": self.check_id, "turns": list(self.turns), "start": _r(self.start), "end": _r(self.end),
-            "severity": self.severity, "points": self.points, "message": self.message,
-            "suggestion": self.suggestion, "source": self.source, "label": self.label,
-            "rule_ids": list(self.rule_ids), "score_item": self.score_item,
+            "check_id": self.check_id,
+            "turns": list(self.turns),
+            "start": _r(self.start),
+            "end": _r(self.end),
+            "severity": self.severity,
+            "points": self.points,
+            "message": self.message,
+            "suggestion": self.suggestion,
+            "source": self.source,
+            "label": self.label,
+            "rule_ids": list(self.rule_ids),
+            "score_item": self.score_item,
         }
 
 
@@ -57,6 +67,7 @@ SEVERITY_ORDER = {"satisfied": 0, "neutral": 1, "anxious": 2, "dissatisfied": 3,
 @dataclass(frozen=True)
 class CallEmotion:
     """The customer's emotion over the call."""
+
     per_turn: List[Dict[str, Any]]  # {"turn": index, "label": ..., "score": ...}
     first: Optional[str]
     last: Optional[str]
@@ -64,23 +75,32 @@ class CallEmotion:
     worst_turn: Optional[int]
 
     @classmethod
-    def of(cls, pairs: List[tuple]) -> "CallEmotion":
+    def of(cls, pairs: List[Tuple[int, EmotionResult]]) -> "CallEmotion":
         """From (turn index, EmotionResult) pairs in call order."""
-        per_turn = [{"turn": i, "label": e.label, "score": round(float(e.scores.get(e.label, 0.0)), 4)}
-                    for i, e in pairs]
-        if not per_turn:
+        if not pairs:
             return cls([], None, None, None, None)
-        worst = max(per_turn, key=lambda p: (SEVERITY_ORDER.get(p["label"], 0), p["score"]))
-        return cls(per_turn, per_turn[0]["label"], per_turn[-1]["label"], worst["label"], worst["turn"])
+        per_turn: List[Dict[str, Any]] = [
+            {"turn": i, "label": e.label, "score": round(float(e.scores.get(e.label, 0.0)), 4)} for i, e in pairs
+        ]
+        worst_turn, worst = max(
+            pairs, key=lambda p: (SEVERITY_ORDER.get(p[1].label, 0), p[1].scores.get(p[1].label, 0))
+        )
+        return cls(per_turn, pairs[0][1].label, pairs[-1][1].label, worst.label, worst_turn)
 
     def to_dict(self) -> Dict[str, Any]:
-        return {"per_turn": [dict(p) for p in self.per_turn], "first": self.first, "last": self.last,
-                "worst": self.worst, "worst_turn": self.worst_turn}
+        return {
+            "per_turn": [dict(p) for p in self.per_turn],
+            "first": self.first,
+            "last": self.last,
+            "worst": self.worst,
+            "worst_turn": self.worst_turn,
+        }
 
 
 @dataclass(frozen=True)
 class ScoreLine:
     """One score-card item as applied to a call."""
+
     item: str
     name: str
     hits: int
@@ -88,8 +108,13 @@ class ScoreLine:
     critical: bool
 
     def to_dict(self) -> Dict[str, Any]:
-        return {"item": self.item, "name": self.name, "hits": self.hits, "points": self.points,
-                "critical": self.critical}
+        return {
+            "item": self.item,
+            "name": self.name,
+            "hits": self.hits,
+            "points": self.points,
+            "critical": self.critical,
+        }
 
 
 TurnResult = Union[CheckResult, EmotionResult, None]
@@ -113,6 +138,7 @@ def _turn_dict(result: TurnResult) -> Optional[Dict[str, Any]]:
 class AuditResult:
     """The audit of one call. ``turns[i]`` is a CheckResult (agent turn), an EmotionResult
     (customer turn with words) or None (event, or a silent customer turn)."""
+
     id: Optional[str]
     channel: str
     score: float
@@ -132,8 +158,13 @@ class AuditResult:
 
     def to_dict(self) -> Dict[str, Any]:
         return {
-            "id": self.id, "channel": self.channel, "agent_id": self.agent_id,
-            "score": self.score, "passed": self.passed, "engine": self.engine, "scorecard": self.scorecard,
+            "id": self.id,
+            "channel": self.channel,
+            "agent_id": self.agent_id,
+            "score": self.score,
+            "passed": self.passed,
+            "engine": self.engine,
+            "scorecard": self.scorecard,
             "pass_mark": self.pass_mark,
             "critical": list(self.critical),
             "findings": [f.to_dict() for f in self.findings],
@@ -147,5 +178,7 @@ class AuditResult:
 
     def __repr__(self) -> str:
         ids = [f.check_id for f in self.findings]
-        return (f"AuditResult(id={self.id!r}, score={self.score}, passed={self.passed}, engine={self.engine!r}, "
-                f"findings={ids}, skipped={[s.check_id for s in self.skipped]})")
+        return (
+            f"AuditResult(id={self.id!r}, score={self.score}, passed={self.passed}, engine={self.engine!r}, "
+            f"findings={ids}, skipped={[s.check_id for s in self.skipped]})"
+        )

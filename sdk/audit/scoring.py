@@ -5,18 +5,19 @@ finding is counted by the first item that selects it, per-turn findings (by
 rule id) and per-turn labels are counted by every item that selects them. A hit
 on a ``critical`` item fails the call whatever its score.
 """
+
 from __future__ import annotations
 
-from typing import Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..results import CheckResult
-from .config import Scorecard
+from .config import Scorecard, ScoreItem
 from .results import CallFinding, ScoreLine
 
 _MEMO: Dict[Tuple[Tuple[str, ...], str], bool] = {}
 
 
-def _selects(item, kind: str, name: str) -> bool:
+def _selects(item: ScoreItem, kind: str, name: str) -> bool:
     """item.selects_check / selects_rule, memoised (glob matching per finding adds up over a batch)."""
     key = (tuple(item.checks if kind == "check" else item.rules), name)
     hit = _MEMO.get(key)
@@ -27,8 +28,22 @@ def _selects(item, kind: str, name: str) -> bool:
     return hit
 
 
-def apply_scorecard(card: Scorecard, findings: Sequence[CallFinding], turn_results: Sequence
-                    ) -> Tuple[float, bool, List[CallFinding], List[ScoreLine], List[str]]:
+class _Budget:
+    """What one item may still deduct, and what it has deducted."""
+
+    def __init__(self, points: float, cap: Optional[float]) -> None:
+        self.points, self.left, self.spent = points, (cap if cap is not None else float("inf")), 0.0
+
+    def take(self) -> float:
+        pts = min(self.points, self.left)
+        self.left -= pts
+        self.spent += pts
+        return pts
+
+
+def apply_scorecard(
+    card: Scorecard, findings: Sequence[CallFinding], turn_results: Sequence[Any]
+) -> Tuple[float, bool, List[CallFinding], List[ScoreLine], List[str]]:
     """(score, passed, findings with their points, one line per item, critical items hit)."""
     scored = list(findings)
     counted = [False] * len(scored)
@@ -37,37 +52,28 @@ def apply_scorecard(card: Scorecard, findings: Sequence[CallFinding], turn_resul
     deducted = 0.0
     agent_results = [r for r in turn_results if isinstance(r, CheckResult)]
     for item in card.items:
-        budget = item.cap if item.cap is not None else float("inf")
+        budget = _Budget(item.points, item.cap)
         hits = 0
-        spent = 0.0
-
-        def take() -> float:
-            nonlocal budget, spent
-            pts = min(item.points, budget)
-            budget -= pts
-            spent += pts
-            return pts
-
         for k, f in enumerate(scored):
             if not counted[k] and _selects(item, "check", f.check_id):
                 counted[k] = True
                 hits += 1
-                scored[k] = f.with_points(take(), item.id)
+                scored[k] = f.with_points(budget.take(), item.id)
         if item.rules:
             for r in agent_results:
-                for f in r.findings:
-                    if _selects(item, "rule", f.rule_id):
+                for rf in r.findings:
+                    if _selects(item, "rule", rf.rule_id):
                         hits += 1
-                        take()
+                        budget.take()
         if item.labels:
             for r in agent_results:
                 if r.label in item.labels:
                     hits += 1
-                    take()
+                    budget.take()
         if item.critical and hits:
             critical.append(item.id)
-        deducted += spent
-        lines.append(ScoreLine(item.id, item.name, hits, spent, item.critical))
+        deducted += budget.spent
+        lines.append(ScoreLine(item.id, item.name, hits, budget.spent, item.critical))
     score = round(max(0.0, card.total - deducted), 2)
     passed = not critical and score >= card.pass_mark
     return score, passed, scored, lines, critical

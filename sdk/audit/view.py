@@ -1,5 +1,6 @@
 """What the call-level checks share, worked out once per call: compiled patterns, holds
 (events and announced waits), whether the caller was silent, how the call ended."""
+
 from __future__ import annotations
 
 import math
@@ -7,13 +8,15 @@ import re
 from dataclasses import dataclass
 from typing import Dict, List, Mapping, Optional, Pattern, Sequence, Tuple
 
-from .config import CallConfig, expand_lexicons
+from .config import AnswerRings, CallConfig, DeadAir, expand_lexicons
 from .model import HOLD_EVENTS, Call, Turn
 
 # Characters that count as spoken/typed content (speech rate, single-character replies).
 _CONTENT = re.compile(r"[\u3400-\u9fff\uf900-\ufaffA-Za-z0-9]")
 # A customer reply that only acknowledges ("好的", "嗯", "可以"): the agent may go on holding.
-_ACK = re.compile(r"^(好|好的|好吧|行|可以|嗯|嗯嗯|哦|噢|ok|okay|没问题|没事|麻烦(你|您)了?|谢谢|那好|那行|等)+[,.!~]*$")
+_ACK = re.compile(
+    r"^(好|好的|好吧|行|可以|嗯|嗯嗯|哦|噢|ok|okay|没问题|没事|麻烦(你|您)了?|谢谢|那好|那行|等)+[,.!~]*$"
+)
 
 
 def content_chars(text: str) -> int:
@@ -24,7 +27,7 @@ class Patterns:
     """Every regex field of every check, compiled once per (config, lexicons)."""
 
     def __init__(self, config: CallConfig, lexicons: Mapping[str, Sequence[str]]):
-        self._rx: Dict[Tuple[str, str], Pattern] = {}
+        self._rx: Dict[Tuple[str, str], Pattern[str]] = {}
         for cid, settings in config.checks.items():
             for name, pats in settings.regex_fields().items():
                 if pats:
@@ -40,6 +43,7 @@ class Patterns:
 class Hold:
     """A stretch where the customer waited for the agent: a hold/mute event, or an announced
     wait ("请您稍等") before the agent's next turn."""
+
     before: int  # index of the last turn before the wait (the event itself for an event hold)
     after: Optional[int]  # index of the first agent turn after it (None: the call ended)
     start: Optional[float]
@@ -84,15 +88,16 @@ class CallView:
         return [t for t in self.call.turns if t.event == name]
 
     def next_agent(self, after: int) -> Optional[Turn]:
-        for t in self.call.turns[after + 1:]:
+        for t in self.call.turns[after + 1 :]:
             if t.role == "agent":
                 return t
         return None
 
     def is_silence(self, turn: Turn) -> bool:
         """A customer turn with no words (a silent caller's line)."""
-        return turn.role == "customer" and (not turn.text.strip()
-                                            or self.rx.search("silent_call.procedure", "silence_markers", turn.norm))
+        return turn.role == "customer" and (
+            not turn.text.strip() or self.rx.search("silent_call.procedure", "silence_markers", turn.norm)
+        )
 
 
 def build_view(call: Call, config: CallConfig, rx: Patterns, company: Optional[str] = None) -> CallView:
@@ -109,7 +114,7 @@ def _rings(call: Call, config: CallConfig) -> Optional[int]:
         return call.rings
     if call.ring_seconds is None:
         return None
-    per = config["answer.rings"].seconds_per_ring
+    per = config.of("answer.rings", AnswerRings).seconds_per_ring
     # Rings start at 0, per, 2*per, ...: the number begun before the answer.
     return max(1, math.ceil(call.ring_seconds / per - 1e-9)) if call.ring_seconds > 0 else 0
 
@@ -127,20 +132,21 @@ def _holds(view: CallView) -> List[Hold]:
             nxt = view.next_agent(t.index)
             end = t.end if t.end is not None else (nxt.start if nxt is not None else None)
             request = _last_agent_before(turns, t.index)
-            holds.append(Hold(t.index - 1 if t.index else t.index, nxt.index if nxt else None,
-                              t.start, end, t.index, request))
+            holds.append(
+                Hold(t.index - 1 if t.index else t.index, nxt.index if nxt else None, t.start, end, t.index, request)
+            )
             if nxt is not None:
                 covered.add(nxt.index)
     # Announced waits: an agent turn asking the customer to wait, then the agent's next turn with only
     # the customer's acknowledgements between (and, on a timed phone call, a real gap).
     request_field = ("hold.consent", "request") if call.channel == "phone" else ("chat.reply_time", "hold_request")
-    max_gap = view.config["silence.dead_air"].max_gap_s
+    max_gap = view.config.of("silence.dead_air", DeadAir).max_gap_s
     for t in turns:
         if t.role != "agent" or not view.rx.search(*request_field, t.norm):
             continue
         between: List[Turn] = []
         nxt = None
-        for u in turns[t.index + 1:]:
+        for u in turns[t.index + 1 :]:
             if u.role == "agent":
                 nxt = u
                 break

@@ -17,25 +17,38 @@ from ..results import BY_MODEL, CheckResult, EmotionResult, Finding
 __all__ = ["CheckInput", "Verdict", "Engine", "ModelUnavailable", "Turn"]
 
 
-@dataclass(frozen=True)
 class CheckInput:
     """One agent utterance and what came before it (a string, turns, or a parsed Context).
 
-    The context is parsed once, here; ``parsed`` is what every engine reads.
+    The context is parsed once, here; ``parsed`` is what every engine reads. (A slotted class, not
+    a dataclass: one is built per checked utterance.)
     """
 
-    utterance: str
-    context: ContextInput = None
-    notes: Tuple[str, ...] = ()  # warnings from input handling (e.g. truncation), carried into the result
-    parsed: Optional[Context] = field(init=False, compare=False, repr=False)
+    __slots__ = ("utterance", "context", "notes", "parsed")
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "parsed", parse_context(self.context))
+    def __init__(self, utterance: str, context: ContextInput = None, notes: Tuple[str, ...] = ()) -> None:
+        self.utterance = utterance
+        self.context = context
+        self.notes = notes  # warnings from input handling (e.g. truncation), carried into the result
+        self.parsed: Optional[Context] = parse_context(context)
 
     @property
     def context_text(self) -> Optional[str]:
         """The context as the one string the models read, or None."""
         return self.parsed.text if self.parsed is not None else None
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, CheckInput) and (self.utterance, self.context, self.notes) == (
+            other.utterance,
+            other.context,
+            other.notes,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.utterance, str(self.context), self.notes))
+
+    def __repr__(self) -> str:
+        return f"CheckInput(utterance={self.utterance!r}, context={self.context!r})"
 
 
 @dataclass
@@ -64,7 +77,8 @@ class Engine(ABC):
         """One EmotionResult per customer text, in order."""
 
     def context_emotions(self, contexts: Sequence[Context]) -> List[EmotionResult]:
-        """The emotion of each context's customer words (every context has some)."""
+        """The emotion of each context's customer words (every context has some). The results may be
+        shared objects (cached): the result builder copies each one it hands out."""
         return self.emotion_batch([c.words for c in contexts])
 
     def check_batch(self, items: Sequence[CheckInput]) -> List[CheckResult]:

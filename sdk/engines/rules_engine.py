@@ -81,8 +81,13 @@ class RulesEngine(Engine):
         return [self.emotion_one(t) for t in texts]
 
     def context_emotions(self, contexts: Sequence[Context]) -> List[EmotionResult]:
-        # the context's words were normalised once when it was parsed; reuse them
-        return [_fresh(self._emotion_of(c.words_normalized or normalize(c.words))) for c in contexts]
+        # Cached by the words themselves, so a repeated customer turn is not even normalised again;
+        # results may be shared (the result builder copies each one it hands out).
+        out = []
+        for c in contexts:
+            cached = self._emotion_cache.get(c.words)
+            out.append(cached if cached is not None else self._emotion_of(c.words_normalized or normalize(c.words)))
+        return out
 
     def check_one(self, utterance: str, context: ContextInput = None) -> CheckResult:
         """The finished result for one utterance (a convenience over ``check_batch``)."""
