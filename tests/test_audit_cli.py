@@ -150,3 +150,30 @@ def test_report_renders_in_headless_chromium_without_console_errors(tmp_path, tm
     broken.write_text("<html><body><script>undefinedFunction();</script></body></html>", encoding="utf-8")
     _, console = _render(browser, broken, tmp_path / "broken.png", 200)
     assert any("undefinedFunction" in line for line in console), console
+
+
+@pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal (POSIX)")
+def test_progress_bar_on_a_terminal_shows_total_and_percentage(calls_file, tmp_path):
+    import fcntl
+    import struct
+    import termios
+
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    proc = subprocess.Popen([sys.executable, "-m", "sdk", "audit", str(calls_file), "-o", str(tmp_path / "o.jsonl"),
+                             "--engine", "rules"], stderr=slave, stdout=subprocess.DEVNULL, cwd=REPO,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    proc.wait(timeout=120)
+    text = out.decode(errors="replace")
+    assert "0/5" in text and "100%" in text and "5/5" in text  # total known: count, percentage, time left
+    assert "audited 3 call(s)" in text
