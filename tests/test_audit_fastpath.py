@@ -61,3 +61,11 @@ def test_audit_turn_results_equal_checker_results(checker, call):
             assert result.to_dict() == plain.to_dict()
         elif turn.role == "customer" and result is not None:
             assert result.to_dict() == checker.emotion(turn.text).to_dict()
+
+
+@pytest.mark.parametrize("text, has_emotion", [("？？", True), ("...", True), ("", False), ("(无声)", False)])
+def test_punctuation_only_customer_turn_gets_an_emotion(checker, text, has_emotion):
+    a = checker.audit({"channel": "chat", "turns": [
+        {"role": "customer", "text": text}, {"role": "agent", "text": "您好，请问有什么可以帮您？"}]})
+    assert isinstance(a.turns[0], sdk.EmotionResult) is has_emotion
+    assert [p["turn"] for p in a.emotion.to_dict()["per_turn"]] == ([0] if has_emotion else [])

@@ -107,7 +107,9 @@ class Auditor:
                     else:  # over-long text: truncated, with the note in the result's warnings
                         items.append(check_input(t.text, ctx, f"call {view.call.id!r} turn {t.index}"))
                     where_check.append((k, t.index))
-                elif t.role == "customer" and not view.is_silence(t):
+                elif t.role == "customer" and (not view.is_silence(t) or _PUNCTUATION_ONLY.match(t.text)):
+                    # "？？" counts as no words for the silent-caller check, but it is the customer's
+                    # turn (impatience) and gets its emotion like any other (API.md)
                     texts.setdefault(t.text)
                     where_emotion.append((k, t.index, t.text))
         # Each agent turn's context emotion is that of the customer's words before it: almost always
@@ -212,6 +214,7 @@ class Auditor:
         return out
 
 
+_PUNCTUATION_ONLY = re.compile(r"^\s*[^\w\s]+\s*$")
 # The customer's words show they have been waiting ("还在吗", "人呢", "等了好久", "？？").
 _NUDGE = re.compile(
     r"在吗|在不在|还在|有人吗|人呢|人去哪|怎么(这么|那么)?(久|慢)|等(了)?(好|半天|这么久|那么久|很久|好久)|[?？]{2,}"
