@@ -250,7 +250,7 @@ call("clean-ph-late-answer-apology", "phone", [
 call("clean-ph-transfer", "phone", [
     greet("蓝海燃气客服中心", "3012"),
     C("你好，我想咨询一下家里燃气灶改装的事情。"),
-    A("燃气灶改装需要由我们工程部的同事上门评估，我帮您转接到工程部，请您稍等片刻，好吗？"),
+    A("燃气灶改装需要由我们工程部的同事上门评估，对不起，我需要帮您转接到工程部，请您稍等片刻，好吗？"),
     C("好的。"),
     A("谢谢您的配合，现在为您转接，感谢您的来电。"),
     E("transfer"),
@@ -419,12 +419,11 @@ call("f-ph-dead-air", "phone", [
     *close_phone(),
 ], ring=6.0, faults=[fault("dead_air", "45 s of silence before the agent answers, with no request to wait", ["back"],
                            f"{S004} 需要客户接线等候时先征得客户同意; {S000} 四.8")])
-call("f-ph-silent-hangup-direct", "phone", [greet(), E("agent_hangup", gap=3.0, mark="hup")], ring=4.0, passed=False,
-     faults=[fault("silent_caller_procedure", "silent caller: agent hangs up 3 s after one greeting", ["hup"],
+call("f-ph-silent-hangup-direct", "phone", [greet(), E("agent_hangup", gap=3.0, mark="hup")], ring=4.0, faults=[fault("silent_caller_procedure", "silent caller: agent hangs up 3 s after one greeting", ["hup"],
                    f"{S000} 一.4 (不可以直接挂机); {S004} 无声电话 (需多次确认，不能立刻挂机)")])
 call("f-ph-silent-no-final-line", "phone", [
     greet(), A("您好，请问有什么可以帮您？", gap=5.5), E("agent_hangup", gap=5.5, mark="hup")
-], ring=4.0, passed=False, faults=[fault(
+], ring=4.0, faults=[fault(
     "silent_caller_procedure", "silent caller: hangs up without '对不起，您的电话没有声音，请您换一部电话再次打来'",
     ["hup"], f"{S000} 一.4")])
 call("f-ph-silent-rude", "phone", [
@@ -476,7 +475,7 @@ call("f-ph-forbidden-phrase", "phone", [
     A("路灯是市政部门负责的，您可以拨打12345市民热线反映。"),
     C("好吧。"),
     *close_phone(),
-], ring=4.0, passed=False, faults=[fault("forbidden_phrase", "'这不归我管' (fobbing off)", ["bad"],
+], ring=4.0, faults=[fault("forbidden_phrase", "'这不归我管' (fobbing off)", ["bad"],
                                          f"{LAB} non_compliant ('这不归我管'); {S002} 一(2) 不得推诿")])
 call("f-ph-blunt-refusal", "phone", [
     greet(no="1067"),
@@ -550,7 +549,7 @@ call("f-ph-agent-hangs-up-first", "phone", [
     C("没有了，谢谢。"),
     A("不客气，感谢您的来电，再见！"),
     E("agent_hangup", gap=0.3, mark="hup"),
-], ring=5.0, passed=False, faults=[fault(
+], ring=5.0, faults=[fault(
     "agent_hangs_up_first", "agent hangs up 0.3 s after the closing, before the customer hangs up", ["hup"],
     f"{S000} 结束语 3 (不可以直接挂机); {S004} 确认客户没有其它需求后方可结束")])
 call("f-ph-agent-hangs-up-first-untimed", "phone", [
@@ -559,7 +558,7 @@ call("f-ph-agent-hangs-up-first-untimed", "phone", [
     C("没有了，谢谢。"),
     A("不客气，感谢您的来电，再见！"),
     E("agent_hangup", mark="hup"),
-], timing="none", ring=5.0, passed=False, faults=[fault(
+], timing="none", ring=5.0, faults=[fault(
     "agent_hangs_up_first", "agent ends the call itself right after its closing (no timestamps)", ["hup"],
     f"{S000} 结束语 3 (不可以直接挂机)")])
 
@@ -663,7 +662,7 @@ call("f-chat-forbidden-phrase", "chat", [
     A("非常抱歉，我马上帮您联系快递核实，二十四小时内给您答复。", gap=10.0),
     C("好吧。", gap=20.0),
     *close_chat(),
-], passed=False, faults=[fault("forbidden_phrase", "'这个不归我们管' (fobbing off) in chat", ["bad"],
+], faults=[fault("forbidden_phrase", "'这个不归我们管' (fobbing off) in chat", ["bad"],
                                f"{LAB} non_compliant; {S002} 一(2) 不得推诿")])
 call("f-chat-rude-escalation", "chat", [
     C("这个衣柜的尺寸是多少？"),
