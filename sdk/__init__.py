@@ -14,6 +14,10 @@ from .labels import COMPLIANCE_LABELS, EMOTION_LABELS
 from .results import CheckResult, DecidedBy, EmotionResult, Finding
 from .rulebook.schema import RulebookError
 
+# `sdk.audit` is the function and `sdk/audit/` its package. `import sdk.audit.readers as r` resolves the
+# submodule through the function's __name__ (the import system's fallback), so name it after the package.
+audit.__name__ = "sdk.audit"
+
 __version__ = "0.1.0"
 __all__ = [
     "Checker",

@@ -10,10 +10,11 @@ A result *needs review* when its calibrated top score is below a threshold (a se
 ``review_threshold``, else the manifest's value chosen on dev, else DEFAULT_REVIEW_THRESHOLD) or when
 the model and the rules disagree about the label: these are the turns a QA reader should look at.
 """
+
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 DEFAULT_REVIEW_THRESHOLD = 0.6
@@ -56,34 +57,54 @@ def fit_temperature(probs: Sequence[Sequence[float]], gold: Sequence[int]) -> fl
 
 @dataclass(frozen=True)
 class ReviewPolicy:
-    """Per-task temperatures and the review threshold, read from a manifest (or given)."""
+    """Per-task temperatures and review thresholds, read from a manifest (or given).
+
+    ``threshold`` applies to every task without its own entry in ``thresholds``.
+    """
+
     temperatures: Mapping[str, float]
     threshold: float = DEFAULT_REVIEW_THRESHOLD
+    thresholds: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.threshold <= 1.0:
-            raise ValueError(f"review_threshold must be in [0, 1], got {self.threshold!r}")
+        for where, value in [("review_threshold", self.threshold)] + [
+            (f"review threshold for {t!r}", v) for t, v in self.thresholds.items()
+        ]:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+                raise ValueError(f"{where} must be in [0, 1], got {value!r}")
         for task, t in self.temperatures.items():
-            if not isinstance(t, (int, float)) or not 0 < t <= 100:
+            if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < t <= 100:
                 raise ValueError(f"calibration temperature for {task!r} must be in (0, 100], got {t!r}")
 
     @classmethod
     def from_manifest(cls, manifest: Optional[Mapping[str, Any]], threshold: Optional[float] = None) -> "ReviewPolicy":
+        """The manifest's temperatures and per-task thresholds; a given ``threshold`` overrides them all."""
         data = (manifest or {}).get("calibration") or {}
-        temps = {task: float(spec["temperature"]) for task, spec in data.items()
-                 if isinstance(spec, Mapping) and "temperature" in spec}
-        if threshold is None:
-            threshold = float((manifest or {}).get("review", {}).get("threshold", DEFAULT_REVIEW_THRESHOLD))
-        return cls(temps, threshold)
+        temps = {
+            task: float(spec["temperature"])
+            for task, spec in data.items()
+            if isinstance(spec, Mapping) and "temperature" in spec
+        }
+        if threshold is not None:
+            return cls(temps, float(threshold))
+        stored = ((manifest or {}).get("review") or {}).get("threshold", DEFAULT_REVIEW_THRESHOLD)
+        if isinstance(stored, Mapping):
+            return cls(temps, DEFAULT_REVIEW_THRESHOLD, {k: float(v) for k, v in stored.items()})
+        return cls(temps, float(stored))
+
+    def threshold_for(self, task: str) -> float:
+        return float(self.thresholds.get(task, self.threshold))
 
     def calibrate(self, task: str, scores: Mapping[str, float]) -> Dict[str, float]:
         t = self.temperatures.get(task)
         return apply_temperature(scores, t) if t is not None else dict(scores)
 
-    def reasons(self, scores: Mapping[str, float], model_label: str, rules_label: Optional[str]) -> List[str]:
+    def reasons(
+        self, task: str, scores: Mapping[str, float], model_label: str, rules_label: Optional[str]
+    ) -> List[str]:
         """Why a result needs review (empty: it does not)."""
         out = []
-        if max(scores.values()) < self.threshold:
+        if max(scores.values()) < self.threshold_for(task):
             out.append(LOW_CONFIDENCE)
         if rules_label is not None and rules_label != model_label:
             out.append(DISAGREEMENT)

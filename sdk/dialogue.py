@@ -16,12 +16,13 @@ data is punctuated, ASR transcripts and hurried chat are not, and a model that n
 punctuation cannot be thrown by its absence. Question and exclamation marks survive as one
 "?" / "!" because they carry the customer's impatience ("？？") and an agent's curtness ("预计!").
 """
+
 from __future__ import annotations
 
 import re
 from typing import Any, List, Mapping, Optional, Sequence, Tuple, Union
 
-from .context import EVENT_TEXTS
+from .context import EVENT_TEXTS, Context
 from .normalize import strip_events, to_simplified_halfwidth
 
 # The only serialisation so far. A model directory names the one it was trained with in its
@@ -78,8 +79,9 @@ def as_turns(context: ContextLike) -> List[Turn]:
     return out
 
 
-def dialogue_context(context: ContextLike, max_turns: int = MAX_CONTEXT_TURNS,
-                     max_chars: int = MAX_CONTEXT_CHARS) -> str:
+def dialogue_context(
+    context: ContextLike, max_turns: int = MAX_CONTEXT_TURNS, max_chars: int = MAX_CONTEXT_CHARS
+) -> str:
     """The context in the models' form: role-marked turns, oldest first, cut from the oldest end."""
     parts: List[str] = []
     used = 0
@@ -108,8 +110,9 @@ def model_single(text: str, input_format: str = DIALOGUE_FORMAT) -> str:
     return model_text(text) or text.strip()
 
 
-def model_inputs(texts: Sequence[str], contexts: Optional[Sequence[ContextLike]],
-                 input_format: str) -> Tuple[List[str], Optional[List[Optional[str]]]]:
+def model_inputs(
+    texts: Sequence[str], contexts: Optional[Sequence[ContextLike]], input_format: str
+) -> Tuple[List[str], Optional[List[Optional[str]]]]:
     """A batch as the encoder takes it: (texts, contexts) for pair models, (texts, None) otherwise."""
     if contexts is None:
         return [model_single(t, input_format) for t in texts], None
@@ -129,8 +132,8 @@ def ngram_columns(context: ContextLike, utterance: str) -> Tuple[str, str, str]:
     Split so a bag of n-grams still knows *who* said "请稍等" and *when*."""
     turns = as_turns(context)[-MAX_CONTEXT_TURNS:]
     last_agent = max((i for i, (role, _) in enumerate(turns) if role == "agent"), default=-1)
-    earlier = " ".join(ROLE_MARKS[r] + model_text(t) for r, t in turns[:last_agent + 1])
-    recent = " ".join(ROLE_MARKS[r] + model_text(t) for r, t in turns[last_agent + 1:])
+    earlier = " ".join(ROLE_MARKS[r] + model_text(t) for r, t in turns[: last_agent + 1])
+    recent = " ".join(ROLE_MARKS[r] + model_text(t) for r, t in turns[last_agent + 1 :])
     return earlier or _EMPTY, recent or _EMPTY, model_single(utterance)
 
 
@@ -149,11 +152,11 @@ def _raw_context(context: ContextLike) -> Optional[str]:
     """What models trained before dialogue/1 read: the context string, or the recent turns joined."""
     if context is None or isinstance(context, str):
         return context or None
-    if isinstance(getattr(context, "text", None), str):  # a parsed sdk.context.Context
+    if isinstance(context, Context):  # parsed by sdk.context: its recent events and words
         return context.text or None
     turns = as_turns(context)
     last_agent = max((i for i, (role, _) in enumerate(turns) if role == "agent"), default=-1)
-    recent = turns[last_agent + 1:]
+    recent = turns[last_agent + 1 :]
     events = "".join(f"[{t}]" for r, t in recent if r == "event")
     words = " ".join(t for r, t in recent if r == "customer")
     return " ".join(p for p in (events, words) if p) or None
@@ -179,11 +182,11 @@ def _role_text(turn: Any, index: int) -> Turn:
 
 
 def _split_events(events: str) -> List[str]:
-    """"[a][b]" -> ["a", "b"] (strip_events joins the bracketed events)."""
+    """ "[a][b]" -> ["a", "b"] (strip_events joins the bracketed events)."""
     out, start = [], 0
     for i, ch in enumerate(events):
         if ch in "]】］":
-            out.append(events[start + 1:i].strip())
+            out.append(events[start + 1 : i].strip())
             start = i + 1
     return [e for e in out if e]
 
@@ -194,10 +197,12 @@ def _split_events(events: str) -> List[str]:
 # §3), in words the rulebook's `wait` and `info_supplied` cues already recognise.
 _WAIT_REQUEST = re.compile(
     r"稍等|稍候|等(一|1)?(下|会)|耐心等|正在(为您|帮您|给您|为你|帮你)?(查询|核实|查看|处理|确认|核查|联系|申请|登记)"
-    r"|(帮|为|给)(您|你)(查询?|看|核实|确认|问|核查)(一)?下|我(这边)?(查|看|核实|确认)(一)?下")
+    r"|(帮|为|给)(您|你)(查询?|看|核实|确认|问|核查)(一)?下|我(这边)?(查|看|核实|确认)(一)?下"
+)
 _INFO_REQUEST = re.compile(
     r"(提供|告诉|发|报|输入|留|给)(我|小妹)?(一)?(下|个)?(您的?|你的?)?(订单|单号|手机|电话|号码|联系方式|地址|姓名|名字|账号|照片|图片|截图|凭证|问题)"
-    r"|(订单号?|单号|手机号?|电话|地址|姓名)(码)?(是多少|是什么|多少)|请问.{0,8}(订单|手机|电话|地址|哪个|哪一)")
+    r"|(订单号?|单号|手机号?|电话|地址|姓名)(码)?(是多少|是什么|多少)|请问.{0,8}(订单|手机|电话|地址|哪个|哪一)"
+)
 _INFO_GIVEN = re.compile(r"\d{5,}|\[(订单|ORDERID|电话|手机|地址|姓名|数字)|订单编号|订单号|号码是|地址是|@|\*{3}")
 _NUDGE = re.compile(r"^(在吗|在不在|还在吗|人呢|有人吗|您好|你好|亲)?[?？。.!！ ]*$")
 
@@ -211,12 +216,15 @@ def derived_events(context: ContextLike) -> List[str]:
     if last_agent < 0:
         return []
     agent = to_simplified_halfwidth(turns[last_agent][1])
-    since = [to_simplified_halfwidth(t) for r, t in turns[last_agent + 1:] if r == "customer"]
+    since = [to_simplified_halfwidth(t) for r, t in turns[last_agent + 1 :] if r == "customer"]
     out = []
     if _WAIT_REQUEST.search(agent):
         out.append("客户等待客服查询后回来")
-    elif since and any(_NUDGE.match(t.strip()) and t.strip() for t in since) and \
-            any(ch in "".join(since) for ch in "?在人"):
+    elif (
+        since
+        and any(_NUDGE.match(t.strip()) and t.strip() for t in since)
+        and any(ch in "".join(since) for ch in "?在人")
+    ):
         out.append("客户等待后催问")
     if _INFO_REQUEST.search(agent) and any(_INFO_GIVEN.search(t) for t in since):
         out.append("客户按要求提供了信息")

@@ -233,3 +233,35 @@ def split_events(context: str) -> Tuple[str, str, Tuple[int, ...]]:
 
 _NEEDS_WORK = re.compile(r"[\s嗯呃唔额哦噢喔啊]|([^\x00-\x7f])\1\1")
 _EVENT_RE = re.compile(r"[\[【［][^\]】］]*[\]】］]")
+
+
+def normalize_pattern(pattern: str) -> str:
+    """A user's regex rewritten to match *normalised* text the way its author meant.
+
+    Rules run on normalised text (lower case, half width, simplified, no spaces), so a literal
+    "WiFi", "ＡＢＣ", "沒辦法" or "没 办 法" in a pattern would never match. Literal characters are
+    normalised like text (full-width punctuation becomes its escaped half-width twin) and unescaped
+    whitespace is dropped; escapes (``\\S``, ``\\d``, ``\\p{Han}``, ``\\x{4e00}``, ``\\u4e00``) are kept
+    as written.
+    """
+    out: List[str] = []
+    i, n = 0, len(pattern)
+    while i < n:
+        ch = pattern[i]
+        if ch == "\\":
+            j = min(i + 2, n)
+            if j < n and pattern[i + 1] in "pPNx" and pattern[j] == "{":
+                close = pattern.find("}", j)
+                j = n if close < 0 else close + 1
+            out.append(pattern[i:j])
+            i = j
+            continue
+        i += 1
+        if ch.isspace():
+            continue
+        simple = to_simplified_halfwidth(ch)
+        if simple != ch.lower() and simple.isascii() and not simple.isalnum():
+            out.append(re.escape(simple))  # "（" in a pattern is the literal "(" of normalised text
+        else:
+            out.append(simple)
+    return "".join(out)

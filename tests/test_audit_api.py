@@ -122,3 +122,13 @@ def test_a_batch_of_calls_costs_one_verdict_pass_and_one_emotion_pass():
     out = checker.audit_batch([CLEAN_PHONE, CLEAN_CHAT, CLEAN_PHONE])
     assert len(out) == 3 and out[0].engine == "onnx"
     assert engine.calls == ["emotion_batch", "verdict_batch"]
+
+
+def test_submodules_import_every_way_while_sdk_audit_stays_the_function():
+    import subprocess
+    import sys
+
+    code = ("import sdk.audit.readers as r; from sdk.audit import report; import sdk; "
+            "assert callable(sdk.audit) and r.read_calls and report.write_report; print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "ok", out.stderr

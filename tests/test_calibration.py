@@ -33,13 +33,16 @@ def test_fit_recovers_the_temperature_that_made_the_data():
     ({"x": 0.5, "y": 0.5}, "x", None, [LOW_CONFIDENCE]),
 ])
 def test_review_reasons(scores, model, rules, reasons):
-    assert ReviewPolicy({}, 0.6).reasons(scores, model, rules) == reasons
+    assert ReviewPolicy({}, 0.6).reasons("compliance", scores, model, rules) == reasons
 
 
 def test_policy_reads_the_manifest_and_a_given_threshold_wins():
     manifest = {"calibration": {"compliance": {"temperature": 1.7}}, "review": {"threshold": 0.7}}
-    assert ReviewPolicy.from_manifest(manifest).threshold == 0.7
-    assert ReviewPolicy.from_manifest(manifest, 0.4).threshold == 0.4
+    assert ReviewPolicy.from_manifest(manifest).threshold_for("emotion") == 0.7
+    assert ReviewPolicy.from_manifest(manifest, 0.4).threshold_for("compliance") == 0.4
+    per_task = dict(manifest, review={"threshold": {"compliance": 0.5, "emotion": 0.8}})
+    assert ReviewPolicy.from_manifest(per_task).threshold_for("emotion") == 0.8
+    assert ReviewPolicy.from_manifest(per_task, 0.3).threshold_for("emotion") == 0.3
     assert ReviewPolicy.from_manifest(manifest).calibrate("emotion", {"a": 0.8, "b": 0.2}) == {"a": 0.8, "b": 0.2}
     with pytest.raises(ValueError, match="review_threshold"):
         ReviewPolicy({}, 1.5)

@@ -194,6 +194,31 @@ def import_labels(labelling_dir: Path, out_dir: Path = OUT_DIR, allow_open: bool
     return write(convs, labels, agreement(convs, items, readers["A"], readers["B"]), out_dir)
 
 
+def datasheet(out_dir: Path = OUT_DIR) -> str:
+    """The data/README.md tables: agreement per source and task, final labels per task x split."""
+    from training.split import _md_table
+
+    agree = json.loads((out_dir / "agreement.json").read_text("utf-8"))
+    rows = [(src, task, a["n"], a["kappa"], f"{a['agreement']:.1%}")
+            for src in sorted(agree, key=lambda s: (s == "all", s)) for task, a in sorted(agree[src].items())]
+    labels = [json.loads(line) for line in (out_dir / "labels.jsonl").read_text("utf-8").splitlines()]
+    parts = ["Agreement of the two independent readers before adjudication (Cohen's kappa, raw agreement):", "",
+             _md_table(["source", "task", "turns", "kappa", "agreement"], rows), ""]
+    adjudicated = sum(1 for r in labels if r["reader_a"] != r["reader_b"])
+    parts += [f"{adjudicated} of {len(labels)} turns had two different labels and were decided by the adjudicator; "
+              f"{sum(1 for r in labels if r['label'] == UNCLEAR)} turns ended `unclear` and are left out.", ""]
+    for task in schema.TASKS:
+        counts: Dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+        for r in labels:
+            if r["task"] == task:
+                counts[r["split"]][r["label"]] += 1
+        cols = list(schema.LABELS[task]) + [UNCLEAR]
+        parts += [f"**{task}** (final labels per split; conversations split 60/15/25 per source)", "",
+                  _md_table(["split"] + cols + ["total"],
+                            [[s] + [counts[s][c] for c in cols] + [sum(counts[s].values())] for s in SPLITS]), ""]
+    return "\n".join(parts)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="command", required=True)
@@ -208,6 +233,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 2
     for name, n in counts.items():
         print(f"{n:6d}  data/real_conv/{name}.jsonl")
+    from training.split import rewrite_readme_section
+
+    rewrite_readme_section("real_conv", datasheet())
+    print("rewrote the real-conversation tables in data/README.md")
     return 0
 
 

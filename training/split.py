@@ -254,7 +254,16 @@ def add_real_conv(task: str, splits: Dict[str, List[dict]], real: Dict[str, List
     kept = [r for r in splits["train"] if not (r.get("group", "").startswith("real-") and r["group"][5:] in convs)]
     if len(kept) < len(splits["train"]):
         dropped["real: superseded by a labelled real conversation"] += len(splits["train"]) - len(kept)
-    splits["train"] = sorted(kept + real["train"], key=lambda r: r["id"])
+    # As for other real records: a turn that nearly duplicates a hand-written dev/test text stays out of train.
+    assignment, linker = handwritten_assignment(task, [r for recs in splits.values() for r in recs
+                                                       if r["source"] == "handwritten"])
+    real_train = []
+    for r in real["train"]:
+        if any(assignment.get(g) != "train" for g in linker.linked_groups(_text(task, r))):
+            dropped["real conversation turn: near-duplicate of a dev/test text"] += 1
+        else:
+            real_train.append(r)
+    splits["train"] = sorted(kept + real_train, key=lambda r: r["id"])
     splits["dev"] = sorted(splits["dev"] + real["dev"], key=lambda r: r["id"])
 
 

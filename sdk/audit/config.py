@@ -468,15 +468,14 @@ def merge_call(base: Mapping[str, Any], overlay: Optional[Mapping[str, Any]], wh
 
 
 def _read_yaml(path: str) -> Dict[str, Any]:
-    import yaml
+    from ..safe_yaml import YamlError, load_yaml_file
 
     if not os.path.isfile(path):
         raise FileNotFoundError(f"file not found: {path}")
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh)
-    except yaml.YAMLError as exc:
-        raise AuditConfigError(f"{path}: not valid YAML: {exc}") from exc
+    try:  # UTF-8 only; duplicate keys, alias bombs and deep nesting refused (sdk/safe_yaml.py)
+        data = load_yaml_file(path)
+    except YamlError as exc:
+        raise AuditConfigError(str(exc)) from None
     if not isinstance(data, dict):
         raise AuditConfigError(f"{path}: top level must be a mapping, got {type(data).__name__}")
     return data

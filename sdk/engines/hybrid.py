@@ -141,7 +141,7 @@ class HybridEngine(Engine):
             warnings=merge_warnings(model.warnings, rules.warnings),
             by=BY_MODEL if engine == "onnx" else BY_RULE_OVERRIDE,
             policy=self.policy,
-            review=tuple(self.review.reasons(scores, model.label, rules.label)),
+            review=tuple(self.review.reasons("compliance", scores, model.label, rules.label)),
         )
 
     def emotion_batch(self, texts: Sequence[str]) -> List[EmotionResult]:
@@ -164,7 +164,7 @@ class HybridEngine(Engine):
         cues = [c for c in rules.cues if c.label == model.label]
         scores = self.review.calibrate("emotion", model.scores)
         # The rules disagree only where their cues point elsewhere (no cue: they have no opinion).
-        reasons = self.review.reasons(scores, model.label, rules.label if rules.cues else None)
+        reasons = self.review.reasons("emotion", scores, model.label, rules.label if rules.cues else None)
         return EmotionResult(
             label=model.label,
             scores=scores,

@@ -29,9 +29,10 @@ company name as ``{company}`` (a rule using it runs only when ``company_name`` i
 
 from __future__ import annotations
 
+import copy
 import os
 from functools import lru_cache
-from typing import Sequence, Tuple, Union
+from typing import Any, Dict, Sequence, Tuple, Union
 
 from ..labels import SCENARIOS
 from .anchors import anchor_strings, split_alternatives
@@ -78,10 +79,16 @@ def _default_rulebook() -> Rulebook:
     return _build(DEFAULT_RULEBOOK, ())
 
 
+@lru_cache(maxsize=1)
+def _default_raw() -> Dict[str, Any]:
+    """The shipped default as read from YAML (callers get a deep copy: overlays change it)."""
+    return read_yaml(DEFAULT_RULEBOOK)
+
+
 def _build(base: str, overlays: Tuple[str, ...]) -> Rulebook:
     sources = (base,) + overlays
     problems = Problems(" + ".join(os.path.basename(s) for s in sources))
-    raw = read_yaml(base)
+    raw = copy.deepcopy(_default_raw()) if base == DEFAULT_RULEBOOK else read_yaml(base)
     for path in overlays:
         raw = apply_overlay(raw, read_yaml(path), path, problems)
     book = compile_rulebook(raw, sources, problems)

@@ -9,9 +9,13 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Callable, Dict, FrozenSet, Iterable, List, Mapping, Optional, Tuple
 
+from ..bounded_repr import short_repr
 from .anchors import anchor_strings, split_alternatives
+from .linear_regex import LinearPattern, LinearRegexError
+from .overlay import ORIGIN, USER_FIELDS
 from .schema import Problems, describe, models
 
 if TYPE_CHECKING:
@@ -121,23 +125,24 @@ def compile_rulebook(raw: Dict[str, Any], sources: Tuple[str, ...], problems: Pr
     cues = []
     cue_ids = set()
     for i, raw_cue in enumerate(book.cues):
+        raw_cue, at, user = _provenance(raw_cue, problems)
         cid = raw_cue.get("id", f"#{i}") if isinstance(raw_cue, dict) else f"#{i}"
         try:
             cue: Any = CueModel.model_validate(raw_cue)
         except ValidationError as exc:
-            problems.add(f"cue {cid!r}: " + "; ".join(describe(exc)))
+            at.add(f"cue {_name(cid)}: " + "; ".join(describe(exc)))
             continue
         if cue.id in cue_ids:
-            problems.add(f"cue {cue.id!r} field 'id': duplicate cue id")
+            at.add(f"cue {cue.id!r} field 'id': duplicate cue id")
             continue
         cue_ids.add(cue.id)
         owner = f"cue {cue.id!r}"
-        regex = regexes.join(cue.patterns, owner, "patterns", cue.phrases)
+        regex = regexes.join(cue.patterns, owner, "patterns", cue.phrases, at, user)
         if regex is None:
             if not regexes.failed(owner):
-                problems.add(f"{owner} field 'phrases/patterns': a cue needs at least one")
+                at.add(f"{owner} field 'phrases/patterns': a cue needs at least one")
             continue
-        unless = regexes.join(cue.unless, owner, "unless")
+        unless = regexes.join(cue.unless, owner, "unless", (), at, user)
         cues.append(
             CompiledCue(
                 cue.id,
@@ -147,24 +152,28 @@ def compile_rulebook(raw: Dict[str, Any], sources: Tuple[str, ...], problems: Pr
                 unless,
                 cue.message,
                 anchor_strings(regex),
-                regexes.branches(cue.patterns, cue.phrases),
+                regexes.branches(cue.patterns, cue.phrases, "patterns" in user or "*" in user),
             )
         )
 
     rules = []
     rule_ids = set()
     for i, raw_rule in enumerate(book.rules):
+        raw_rule, at, user = _provenance(raw_rule, problems)
         rid = raw_rule.get("id", f"#{i}") if isinstance(raw_rule, dict) else f"#{i}"
+        if not isinstance(rid, str):
+            at.add(f"rule #{i} field 'id' must be a str, got {short_repr(rid)}")
+            continue
         if rid in rule_ids:
-            problems.add(f"rule {rid!r} field 'id': duplicate rule id")
+            at.add(f"rule {rid!r} field 'id': duplicate rule id")
             continue
         try:
             r: Any = RuleModel.model_validate(raw_rule)
         except ValidationError as exc:
-            problems.add(f"rule {rid!r}: " + "; ".join(describe(exc)))
+            at.add(f"rule {_name(rid)}: " + "; ".join(describe(exc)))
             continue
         rule_ids.add(r.id)
-        compiled = _compile_rule(r, cue_ids, regexes, problems)
+        compiled = _compile_rule(r, cue_ids, regexes, at, user)
         if compiled is not None and r.enabled and (company or not _uses_company(r)):
             rules.append(compiled)
     negation = regexes.join([f"(?:{p})$" for p in book.negation], "negation", "negation")
@@ -177,15 +186,21 @@ def compile_rulebook(raw: Dict[str, Any], sources: Tuple[str, ...], problems: Pr
     )
 
 
-def _compile_rule(r: Any, cue_ids: Iterable[str], regexes: "_Regexes", problems: Problems) -> Optional[CompiledRule]:
+def _compile_rule(
+    r: Any, cue_ids: Iterable[str], regexes: "_Regexes", problems: Problems, user: FrozenSet[str] = frozenset()
+) -> Optional[CompiledRule]:
     owner = f"rule {r.id!r}"
     before = len(problems.items)
     for cid in r.when_cues:
         if cid not in cue_ids:
             problems.add(f"{owner} field 'when_cues': unknown cue {cid!r}; known: {', '.join(sorted(cue_ids))}")
-    regex = regexes.join(r.patterns, owner, "patterns", r.phrases)
-    requires = regexes.join(r.requires, owner, "requires")
-    when_utt = regexes.join(r.when_utterance, owner, "when_utterance")
+
+    def join(patterns: Iterable[str], fld: str, phrases: Iterable[str] = ()) -> Any:
+        return regexes.join(patterns, owner, fld, phrases, problems, user)
+
+    regex = join(r.patterns, "patterns", r.phrases)
+    requires = join(r.requires, "requires")
+    when_utt = join(r.when_utterance, "when_utterance")
     if r.kind == "forbidden" and regex is None and not regexes.failed(owner, "patterns"):
         problems.add(f"{owner} field 'phrases/patterns': a forbidden rule needs at least one")
     if r.kind == "required":
@@ -195,9 +210,9 @@ def _compile_rule(r: Any, cue_ids: Iterable[str], regexes: "_Regexes", problems:
             problems.add(f"{owner} field 'when_cues/when_utterance': a required rule needs a trigger")
         if r.trigger == "all" and (not r.when_cues or not r.when_utterance):
             problems.add(f"{owner} field 'trigger': 'all' needs both when_cues and when_utterance")
-    not_before = regexes.join([f"(?:{p})$" for p in r.not_before], owner, "not_before")
-    not_after = regexes.join(r.not_after, owner, "not_after")
-    unless = regexes.join(r.unless, owner, "unless")
+    not_before = join([f"(?:{p})$" for p in r.not_before], "not_before")
+    not_after = join(r.not_after, "not_after")
+    unless = join(r.unless, "unless")
     if len(problems.items) > before:
         return None
     return CompiledRule(
@@ -221,7 +236,9 @@ def _compile_rule(r: Any, cue_ids: Iterable[str], regexes: "_Regexes", problems:
         trigger=r.trigger,
         prefilter=anchor_strings(regex),
         utterance_prefilter=anchor_strings(when_utt),
-        branches=regexes.branches(r.patterns, r.phrases) if r.kind == "forbidden" else (),
+        branches=regexes.branches(r.patterns, r.phrases, "patterns" in user or "*" in user)
+        if r.kind == "forbidden"
+        else (),
         binding=r.binding and not r.advisory,
     )
 
@@ -247,46 +264,90 @@ class _Regexes:
         return expanded
 
     def join(
-        self, patterns: Iterable[str], owner: str, fld: str, phrases: Iterable[str] = ()
-    ) -> Optional["re.Pattern[str]"]:
+        self,
+        patterns: Iterable[str],
+        owner: str,
+        fld: str,
+        phrases: Iterable[str] = (),
+        problems: Optional[Problems] = None,
+        user: FrozenSet[str] = frozenset(),
+    ) -> Any:
+        """One regex for a field's phrases and patterns (None when there are none or one is bad); the
+        patterns a user wrote (``fld`` in ``user``) compile with the linear-time engine."""
+        linear = fld in user or "*" in user
         parts = [re.escape(p) for p in phrases if p]
         ok = True
         for p in patterns:
             try:
                 expanded = self.expand(p)
-                re.compile(expanded)
+                _compile(expanded, linear)
             except KeyError as exc:
+                known = ", ".join(sorted(self.lexicons))
                 self._fail(
-                    owner,
-                    fld,
-                    f"unknown lexicon {exc.args[0]!r} in pattern {p!r}; known: {', '.join(sorted(self.lexicons))}",
+                    owner, fld, f"unknown lexicon {exc.args[0]!r} in pattern {_name(p)}; known: {known}", problems
                 )
                 ok = False
                 continue
-            except re.error as exc:
-                self._fail(owner, fld, f"bad regex {p!r}: {exc}")
+            except (re.error, LinearRegexError, RecursionError, OverflowError) as exc:
+                self._fail(owner, fld, f"bad regex {_name(p)}: {_name(str(exc), 200)}", problems)
                 ok = False
                 continue
             parts.append(f"(?:{expanded})")
         if not parts or not ok:
             return None
-        return re.compile("|".join(parts))
+        try:
+            return _compile("|".join(parts), linear)
+        except (re.error, LinearRegexError, RecursionError, OverflowError) as exc:  # e.g. too big once joined
+            self._fail(owner, fld, f"the patterns together do not compile: {_name(str(exc), 200)}", problems)
+            return None
 
-    def branches(self, patterns: Iterable[str], phrases: Iterable[str]) -> Branches:
+    def branches(self, patterns: Iterable[str], phrases: Iterable[str], linear: bool = False) -> Branches:
         out = []
         words = [re.escape(p) for p in phrases if p]
         if words:
-            out.append(re.compile("|".join(words)))
+            out.append(_compile("|".join(words), linear))
         for p in patterns:
-            out.extend(re.compile(part) for part in split_alternatives(self.expand(p)))
+            out.extend(_compile(part, linear) for part in split_alternatives(self.expand(p)))
         return tuple((b, anchor_strings(b)) for b in out)
 
     def failed(self, owner: str, fld: Optional[str] = None) -> bool:
         return any(o == owner and (fld is None or f == fld) for o, f in self._failed)
 
-    def _fail(self, owner: str, fld: str, message: str) -> None:
+    def _fail(self, owner: str, fld: str, message: str, problems: Optional[Problems] = None) -> None:
         self._failed.append((owner, fld))
-        self.problems.add(f"{owner} field '{fld}': {message}")
+        (problems or self.problems).add(f"{owner} field '{fld}': {message}")
+
+
+@lru_cache(maxsize=8192)
+def _compile(pattern: str, linear: bool) -> Any:
+    """``re`` for the shipped rulebook's patterns; the linear-time engine for a user's. Compiled
+    patterns are immutable, so every rulebook built in this process shares them (``re``'s own cache
+    holds 512, fewer than one rulebook's ~1,000)."""
+    return LinearPattern(pattern) if linear else re.compile(pattern)
+
+
+def _name(value: Any, limit: int = 80) -> str:
+    """A user's value quoted for a message, cut to ``limit`` characters."""
+    text = value if isinstance(value, str) else short_repr(value)
+    return repr(text if len(text) <= limit else text[: limit - 3] + "...")
+
+
+class _At(Problems):
+    """The shared collector, naming ``where`` (the file an entry came from)."""
+
+    def __init__(self, shared: Problems, where: str):
+        super().__init__(where)
+        self.items = shared.items
+
+
+def _provenance(raw: Any, problems: Problems) -> Tuple[Any, Problems, FrozenSet[str]]:
+    """(the entry without the overlay's private keys, problems naming its file, its user-written fields)."""
+    if not isinstance(raw, dict) or (ORIGIN not in raw and USER_FIELDS not in raw):
+        return raw, problems, frozenset()
+    raw = dict(raw)
+    origin = raw.pop(ORIGIN, None)
+    user = frozenset(raw.pop(USER_FIELDS, None) or ())
+    return raw, (_At(problems, origin) if isinstance(origin, str) else problems), user
 
 
 def _lex_alt(lexicons: Dict[str, Tuple[str, ...]], name: str) -> str:
@@ -306,6 +367,7 @@ def _compile_emotion(raw: Optional[Dict[str, Any]], problems: Problems) -> Optio
 
     if raw is None:
         return None
+    raw, problems, user = _provenance(raw, problems)
     EmotionModel = models()[3]
     try:
         spec: Any = EmotionModel.model_validate(raw)
@@ -328,13 +390,17 @@ def _compile_emotion(raw: Optional[Dict[str, Any]], problems: Problems) -> Optio
                 table.setdefault(word, []).append((label, entry.weight if entry.weight is not None else weight))
     for label, words in spec.words.items():
         for word, weight in words.items():
-            table.setdefault(to_simplified_halfwidth(word.strip()), []).append((label, float(weight)))
+            cue = to_simplified_halfwidth(word.strip())
+            if not cue:
+                problems.add(f"emotion field 'words.{label}': a cue word must not be empty")
+                continue
+            table.setdefault(cue, []).append((label, float(weight)))
     negators = None
     if spec.negators:
         try:
-            negators = re.compile(spec.negators)
-        except re.error as exc:
-            problems.add(f"emotion field 'negators': bad regex {spec.negators!r}: {exc}")
+            negators = _compile(spec.negators, "negators" in user)
+        except (re.error, LinearRegexError, RecursionError, OverflowError) as exc:
+            problems.add(f"emotion field 'negators': bad regex {_name(spec.negators)}: {_name(str(exc), 200)}")
     return EmotionLexicon(
         {w: tuple(v) for w, v in table.items()},
         negators,
