@@ -98,12 +98,13 @@ class Auditor:
         simplify = _memo(to_simplified_halfwidth)  # a turn is read in up to CONTEXT_TURNS windows
         for k, view in enumerate(views):
             contexts = _contexts(view)
+            forms: Dict[int, Optional[Tuple[str, str]]] = {}  # per context turn (alive with `contexts`)
             for t in view.call.turns:
                 if t.role == "agent":
                     ctx = contexts.get(t.index)
                     if len(t.text) <= MAX_CHARS and all(len(c.text) <= MAX_CHARS for c in ctx or ()):
                         # validated by parse_call: parsed here, without a second validation pass
-                        items.append(CheckInput(t.text, _parsed(ctx, simplify)))
+                        items.append(CheckInput(t.text, _parsed(ctx, simplify, forms)))
                     else:  # over-long text: truncated, with the note in the result's warnings
                         items.append(check_input(t.text, ctx, f"call {view.call.id!r} turn {t.index}"))
                     where_check.append((k, t.index))
@@ -308,19 +309,32 @@ def _contexts(view: CallView) -> Dict[int, Optional[List[ContextTurn]]]:
     return out
 
 
-def _parsed(ctx: Optional[List[ContextTurn]], simplify: Callable[[str], str]) -> Optional[Context]:
+def _parsed(
+    ctx: Optional[List[ContextTurn]],
+    simplify: Callable[[str], str],
+    forms: Optional[Dict[int, Optional[Tuple[str, str]]]] = None,
+) -> Optional[Context]:
     """``parse_context(ctx)`` for context turns built by :func:`_contexts` (valid by construction):
-    the same Context, without re-validating the turns, and each turn's text simplified once per batch."""
+    the same Context, without re-validating the turns, and each turn's text simplified once per batch.
+    ``forms`` keeps each context turn's ``as_turns`` form (by id: the turns of one call's windows
+    are shared objects, alive while the caller holds them)."""
     if not ctx:
         return None
+    if forms is None:
+        forms = {}
     turns: List[Tuple[str, str]] = []  # sdk.dialogue.as_turns(ctx)
     for c in ctx:
-        text = c.text
-        if c.role == "event":
-            text = text.strip()
-            text = EVENT_TEXTS.get(text, text)
-        if text.strip():
-            turns.append((c.role, text))
+        key = id(c)
+        if key in forms:
+            form = forms[key]
+        else:
+            text = c.text
+            if c.role == "event":
+                text = text.strip()
+                text = EVENT_TEXTS.get(text, text)
+            form = forms[key] = (c.role, text) if text.strip() else None
+        if form is not None:
+            turns.append(form)
     return context_of_turns(tuple(ctx), implied_events(turns, simplify))
 
 
