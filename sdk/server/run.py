@@ -34,7 +34,7 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> ar
     s.add_argument("--model-dir", help="model directory (default: the embedded model)")
     s.add_argument("--rulebook", action="append", default=[], help="YAML rulebook overlay (repeatable)")
     s.add_argument("--scorecard", help="score card YAML for /v1/audit")
-    s.add_argument("--threads", type=int, help="inference threads per worker (default: the CPU count)")
+    s.add_argument("--threads", type=int, help="inference threads per worker (default: CPUs / workers)")
     s.add_argument("--max-body-bytes", type=int, default=d.max_body_bytes)
     s.add_argument("--max-batch-items", type=int, default=d.max_batch_items)
     s.add_argument(
@@ -59,7 +59,7 @@ def main(args: argparse.Namespace) -> int:
             model_dir=args.model_dir,
             rulebook=list(args.rulebook),
             scorecard=args.scorecard,
-            threads=args.threads,
+            threads=args.threads or max(1, (os.cpu_count() or 1) // max(1, args.workers)),
             max_body_bytes=args.max_body_bytes,
             max_batch_items=args.max_batch_items,
             batch_wait_ms=args.batch_wait_ms,
