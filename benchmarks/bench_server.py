@@ -334,25 +334,26 @@ def soak(args: argparse.Namespace, client: str) -> None:
     )
     print("| t (s) | req/s | p99 ms | errors | RSS MB | load |")
     print("| --- | --- | --- | --- | --- | --- |")
-    start, errors, rss_warm, rss = time.monotonic(), 0, None, 0.0
+    start, errors = time.monotonic(), 0
+    samples: List[Tuple[float, float]] = []
     while time.monotonic() - start < args.soak:
         r = drive(client, server, "/v1/check", singles, 32, min(slice_s, args.soak - (time.monotonic() - start) + 1))
         errors += int(r["errors"])
-        rss = server.rss_mb()
-        t = time.monotonic() - start
-        if rss_warm is None and t >= warmup_s:
-            rss_warm = rss
+        samples.append((time.monotonic() - start, server.rss_mb()))
         print(
-            f"| {t:.0f} | {r['rps']:,.0f} | {r['p99_ms']:.1f} | {r['errors']:.0f} | {rss:.0f} | "
+            f"| {samples[-1][0]:.0f} | {r['rps']:,.0f} | {r['p99_ms']:.1f} | {r['errors']:.0f} | {samples[-1][1]:.0f} | "
             f"{os.getloadavg()[0]:.2f} |",
             flush=True,
         )
     code = server.stop()
-    growth = (rss - rss_warm) / rss_warm * 100 if rss_warm else float("nan")
+    end = samples[-1][1]
     print(
-        f"soak: {time.monotonic() - start:.0f} s, errors {errors}, RSS after warm-up {rss_warm or 0:.0f} MB -> "
-        f"end {rss:.0f} MB ({growth:+.1f} %), SIGTERM -> exit {code}"
+        f"soak: {time.monotonic() - start:.0f} s, errors {errors}, SIGTERM -> exit {code}; RSS growth to the end "
+        f"({end:.0f} MB) from the first sample after:"
     )
+    for warm in (warmup_s, args.soak / 3, args.soak / 2):
+        base = next((rss for t, rss in samples if t >= warm), end)
+        print(f"  {warm:.0f} s: {base:.0f} MB -> {(end - base) / base * 100:+.1f} %")
 
 
 def main() -> None:
