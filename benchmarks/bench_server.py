@@ -340,8 +340,9 @@ def soak(args: argparse.Namespace, client: str) -> None:
         r = drive(client, server, "/v1/check", singles, 32, min(slice_s, args.soak - (time.monotonic() - start) + 1))
         errors += int(r["errors"])
         samples.append((time.monotonic() - start, server.rss_mb()))
+        t, rss = samples[-1]
         print(
-            f"| {samples[-1][0]:.0f} | {r['rps']:,.0f} | {r['p99_ms']:.1f} | {r['errors']:.0f} | {samples[-1][1]:.0f} | "
+            f"| {t:.0f} | {r['rps']:,.0f} | {r['p99_ms']:.1f} | {r['errors']:.0f} | {rss:.0f} | "
             f"{os.getloadavg()[0]:.2f} |",
             flush=True,
         )
