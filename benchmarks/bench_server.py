@@ -289,35 +289,36 @@ def bench(args: argparse.Namespace, client: str) -> None:
         f"# bench_server: {len(pairs)} distinct records, {cpus} CPUs, load generator: {client}, "
         f"{args.seconds:.0f} s per level; {load()}"
     )
-    base = in_process(pairs, cpus, args.seconds)
-    print(
-        f"in-process check_batch (threads={cpus}, batches of {BATCH}): {base['items_per_s']:,.0f} items/s "
-        f"[engine {base['engine']}]; {load()}"
-    )
-    print("| workers x threads | endpoint | concurrency | req/s | items/s | p50 ms | p99 ms | errors | vs in-process |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    rows: List[str] = []
     for workers in args.workers:
         threads = max(1, cpus // workers)
+        before = in_process(pairs, cpus, args.seconds)["items_per_s"]
         server = Server(workers, threads, args.serve_args)
         server.wait_ready()
         drive(client, server, "/v1/check", singles, 8, 3)  # warm-up
-        for c in (1, 8, 32):
-            r = drive(client, server, "/v1/check", singles, c, args.seconds)
-            print(
-                f"| {workers} x {threads} | /v1/check | {c} | {r['rps']:,.0f} | {r['rps']:,.0f} | {r['p50_ms']:.1f} | "
-                f"{r['p99_ms']:.1f} | {r['errors']:.0f} | {r['rps'] / base['items_per_s']:.2f} |",
-                flush=True,
-            )
-        for c in sorted({1, workers, 2}):
-            r = drive(client, server, "/v1/check_batch", batches, c, args.seconds)
-            items = r["rps"] * BATCH
-            print(
-                f"| {workers} x {threads} | /v1/check_batch ({BATCH}) | {c} | {r['rps']:,.1f} | {items:,.0f} | "
-                f"{r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['errors']:.0f} | {items / base['items_per_s']:.2f} |",
-                flush=True,
-            )
+        runs = [("/v1/check", 1, c, drive(client, server, "/v1/check", singles, c, args.seconds)) for c in (1, 8, 32)]
+        runs += [
+            (f"/v1/check_batch ({BATCH})", BATCH, c, drive(client, server, "/v1/check_batch", batches, c, args.seconds))
+            for c in sorted({1, workers, 2})
+        ]
         code = server.stop()
-        print(f"# workers={workers}: SIGTERM -> exit {code}; {load()}")
+        after = in_process(pairs, cpus, args.seconds)["items_per_s"]
+        base = (before + after) / 2  # in-process before and after the server ran: the CPU's share drifts
+        print(
+            f"# workers={workers} x threads={threads}: in-process check_batch (threads={cpus}, batches of "
+            f"{BATCH}) {before:,.0f} items/s before, {after:,.0f} after; server SIGTERM -> exit {code} "
+            f"(-15: uvicorn re-raises the signal after its graceful shutdown); {load()}",
+            flush=True,
+        )
+        for endpoint, per, c, r in runs:
+            items = r["rps"] * per
+            rows.append(
+                f"| {workers} x {threads} | {endpoint} | {c} | {r['rps']:,.1f} | {items:,.0f} | "
+                f"{r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['errors']:.0f} | {items / base:.2f} |"
+            )
+    print("| workers x threads | endpoint | concurrency | req/s | items/s | p50 ms | p99 ms | errors | vs in-process |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("\n".join(rows))
 
 
 def soak(args: argparse.Namespace, client: str) -> None:
