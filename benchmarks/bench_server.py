@@ -307,7 +307,7 @@ def bench(args: argparse.Namespace, client: str) -> None:
         print(
             f"# workers={workers} x threads={threads}: in-process check_batch (threads={cpus}, batches of "
             f"{BATCH}) {before:,.0f} items/s before, {after:,.0f} after; server SIGTERM -> exit {code} "
-            f"(-15: uvicorn re-raises the signal after its graceful shutdown); {load()}",
+            f"{' (uvicorn re-raises the signal after its graceful shutdown)' if code == -15 else ''}; {load()}",
             flush=True,
         )
         for endpoint, per, c, r in runs:
