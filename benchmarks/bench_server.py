@@ -3,6 +3,7 @@
     python benchmarks/bench_server.py                        # 10 s per load level, workers 1 and 2
     python benchmarks/bench_server.py --seconds 20 --workers 2
     python benchmarks/bench_server.py --soak 600 --workers 2  # 10-minute soak: RSS growth after warm-up, errors
+    python benchmarks/bench_server.py --engine rules          # no model: what the HTTP layer itself costs
 
 What it measures, each step bounded in time and stopping by itself:
 1. in-process ``Checker.check_batch`` (threads = the CPU count) over the same records, in batches of 64;
@@ -67,7 +68,7 @@ def load() -> str:
 # ---------------------------------------------------------------- in-process baseline
 
 
-def in_process(pairs: List[Pair], threads: int, seconds: float) -> Dict[str, Any]:
+def in_process(pairs: List[Pair], threads: int, seconds: float, engine: str) -> Dict[str, Any]:
     """check_batch items/s in batches of BATCH (as /v1/check_batch gets them), bounded by ``seconds``."""
     import warnings
 
@@ -75,7 +76,7 @@ def in_process(pairs: List[Pair], threads: int, seconds: float) -> Dict[str, Any
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        checker = Checker(engine="auto", threads=threads)
+        checker = Checker(engine=engine, threads=threads)
     checker.check_batch(pairs[:BATCH])  # warm-up
     done, start = 0, time.perf_counter()
     i = 0
@@ -292,8 +293,8 @@ def bench(args: argparse.Namespace, client: str) -> None:
     rows: List[str] = []
     for workers in args.workers:
         threads = max(1, cpus // workers)
-        before = in_process(pairs, cpus, args.seconds)["items_per_s"]
-        server = Server(workers, threads, args.serve_args)
+        before = in_process(pairs, cpus, args.seconds, args.engine)["items_per_s"]
+        server = Server(workers, threads, ["--engine", args.engine, *args.serve_args])
         server.wait_ready()
         drive(client, server, "/v1/check", singles, 8, 3)  # warm-up
         runs = [("/v1/check", 1, c, drive(client, server, "/v1/check", singles, c, args.seconds)) for c in (1, 8, 32)]
@@ -302,7 +303,7 @@ def bench(args: argparse.Namespace, client: str) -> None:
             for c in sorted({1, workers, 2})
         ]
         code = server.stop()
-        after = in_process(pairs, cpus, args.seconds)["items_per_s"]
+        after = in_process(pairs, cpus, args.seconds, args.engine)["items_per_s"]
         base = (before + after) / 2  # in-process before and after the server ran: the CPU's share drifts
         print(
             f"# workers={workers} x threads={threads}: in-process check_batch (threads={cpus}, batches of "
@@ -326,7 +327,7 @@ def soak(args: argparse.Namespace, client: str) -> None:
     singles = [body(p) for p in pairs]
     cpus = os.cpu_count() or 1
     workers = args.workers[0]
-    server = Server(workers, max(1, cpus // workers), args.serve_args)
+    server = Server(workers, max(1, cpus // workers), ["--engine", args.engine, *args.serve_args])
     server.wait_ready()
     slice_s, warmup_s = 30.0, 60.0
     print(
@@ -364,6 +365,12 @@ def main() -> None:
     p.add_argument("--workers", default="1,2", help="comma-separated worker counts to run (default 1,2)")
     p.add_argument("--client", choices=("auto", "wrk", "python"), default="auto")
     p.add_argument("--soak", type=float, help="soak for this many seconds instead (e.g. 600)")
+    p.add_argument(
+        "--engine",
+        choices=("auto", "onnx", "rules"),
+        default="auto",
+        help="rules: the service's own overhead dominates (no model)",
+    )
     p.add_argument("--serve-args", default="", help="more cs-qa serve options, e.g. '--batch-wait-ms 1'")
     args = p.parse_args()
     args.workers = [int(w) for w in args.workers.split(",")]
