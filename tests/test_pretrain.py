@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from training import corpus, shards
-from training.pretrain import (CLS_ID, IGNORE, MASK_ID, SEP_ID, TrainSettings, build_eval_set, gather_windows,
-                               load_store, main, sample_starts, train, whole_word_mask)
+from training.pretrain import (CLS_ID, IGNORE, MASK_ID, SEP_ID, TrainSettings, build_eval_set, evaluate_models,
+                               gather_windows, load_store, main, sample_starts, train, whole_word_mask)
 from training.tokenizer import DEFAULT_VOCAB, SAMPLE_SENTENCES, mismatches_with_reference, save_tokenizer
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -253,6 +253,11 @@ def test_tiny_pretraining_run_saves_loadable_model_resumes_and_ships(tiny_corpus
 
     snapshot = sorted(p.name for p in (tmp_path / "snapshot").iterdir())
     assert "summary.json" in snapshot and "config.json" in snapshot and len(snapshot) <= 6  # few files to fetch
+
+    results = evaluate_models([tmp_path / "snapshot"], tiny_corpus, 4, 32, False, 1, log=lambda message: None)
+    again = results[str(tmp_path / "snapshot")]  # the same windows and masks as in training (fp16-stored weights)
+    assert again["masked_tokens"] == summary["heldout"]["masked_tokens"]
+    assert abs(again["loss"] - summary["heldout"]["mlm_loss"]) < 0.05
 
     settings.max_steps, settings.resume = 15, True
     resumed = train(settings, log=lambda message: None)

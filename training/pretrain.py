@@ -227,17 +227,18 @@ class EvalSet:
 
 def build_eval_set(store: TokenStore, n_windows: int, max_len: int, mask_prob: float, vocab_size: int,
                    whole_word: bool, seed: int = 1234) -> EvalSet:
-    generator = torch.Generator(device=store.ids.device).manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)  # masks drawn on the CPU: the same set on every device
+    device = store.ids.device
     batches, names = [], []
     for piece in store.sources:
         starts = eval_starts(store, piece, n_windows, max_len)
         if not starts:
             continue
-        window = gather_windows(store, torch.tensor(starts, device=store.ids.device), max_len)
+        window = {k: v.cpu() for k, v in gather_windows(store, torch.tensor(starts, device=device), max_len).items()}
         inputs, labels = whole_word_mask(window, mask_prob, generator, vocab_size, whole_word)
         if int((labels != IGNORE).sum()) == 0:
             continue
-        batches.append({"ids": inputs, "types": window["types"], "labels": labels})
+        batches.append({"ids": inputs.to(device), "types": window["types"].to(device), "labels": labels.to(device)})
         names.append(piece.name)
     return EvalSet(batches, names)
 
@@ -736,6 +737,31 @@ def ship(final_dir: Path, ship_dir: Path, summary: dict | None = None, tokenizer
     return save_final(ship_dir, model, tokenizer_source, summary)
 
 
+def evaluate_models(model_dirs: list[Path], corpus_dir: Path, eval_windows: int, max_len: int,
+                    permissive_only: bool, threads: int, log=print) -> dict:
+    """Held-out MLM metrics of saved models on the fixed windows and masks that training reports."""
+    from transformers import BertForMaskedLM
+
+    torch.set_num_threads(threads)
+    manifest = json.loads((corpus_dir / "manifest.json").read_text(encoding="utf-8"))
+    sources = [s for s in select_sources(manifest, permissive_only) if s["heldout"].get("file")]
+    store = load_store(corpus_dir, sources, "heldout", max_len, torch.device("cpu"))
+    train_store = load_store(corpus_dir, select_sources(manifest, permissive_only), "train", max_len,
+                             torch.device("cpu"))
+    results = {}
+    for model_dir in model_dirs:
+        model = BertForMaskedLM.from_pretrained(str(model_dir), dtype=torch.float32)
+        vocab_size = model.config.vocab_size
+        eval_set = build_eval_set(store, eval_windows, max_len, TrainSettings.mask_prob, vocab_size, True)
+        if "unigram_baseline" not in results:
+            results["unigram_baseline"] = unigram_baseline(train_store, eval_set, vocab_size)
+        metrics = evaluate(model, eval_set, lambda: torch.autocast("cpu", enabled=False))
+        results[str(model_dir)] = metrics
+        log(f"{model_dir}: held-out loss {metrics['loss']:.3f} acc {metrics['accuracy']:.4f} "
+            f"(macro {metrics['macro_accuracy']:.4f})")
+    return results
+
+
 def parse_args(argv: list[str] | None = None) -> tuple[TrainSettings, argparse.Namespace]:
     defaults = TrainSettings(out=Path("."))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -757,14 +783,19 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainSettings, argparse.N
     parser.add_argument("--tokenizer-dir", type=Path, help="with --ship-from: where tokenizer.json is")
     parser.add_argument("--snapshot-dir", type=Path, help="also write the current model here at every save")
     parser.add_argument("--name", default="")
+    parser.add_argument("--evaluate", type=Path, nargs="+", metavar="MODEL_DIR",
+                        help="only measure these HF BERT MLM dirs on the held-out set (same windows and masks)")
     args = parser.parse_args(argv)
+    if args.evaluate:
+        return defaults, args
     if args.ship_from:
         if not args.ship_dir:
             parser.error("--ship-from needs --ship-dir")
         return defaults, args
     if not args.out:
         parser.error("--out is required")
-    values = {k: v for k, v in vars(args).items() if k not in ("char_masking", "ship_from", "tokenizer_dir")}
+    values = {k: v for k, v in vars(args).items()
+              if k not in ("char_masking", "ship_from", "tokenizer_dir", "evaluate")}
     values["whole_word"] = not args.char_masking
     return TrainSettings(**values), args
 
@@ -775,6 +806,11 @@ def main(argv: list[str] | None = None) -> int:
     def log(message: str) -> None:
         print(time.strftime("%H:%M:%S"), message, flush=True)
 
+    if args.evaluate:
+        results = evaluate_models(args.evaluate, args.corpus_dir, args.eval_windows, args.max_len,
+                                  args.permissive_only, args.threads, log)
+        print(json.dumps(results, ensure_ascii=False, indent=1))
+        return 0
     if args.ship_from:
         path = ship(args.ship_from, args.ship_dir, tokenizer_dir=args.tokenizer_dir)
         log(f"shipped {args.ship_from} to {path}")
