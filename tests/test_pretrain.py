@@ -291,6 +291,25 @@ class _Exploit:
 
 
 @needs_vocab
+def test_fixed_size_prediction_matches_masked_only(tiny_corpus, tmp_path):
+    from training.pretrain import build_model, masked_lm_loss
+
+    manifest = json.loads((tiny_corpus / "manifest.json").read_text(encoding="utf-8"))
+    store = load_store(tiny_corpus, manifest["sources"], "train", 32, torch.device("cpu"))
+    generator = torch.Generator().manual_seed(1)
+    window = gather_windows(store, sample_starts(store, 8, generator, 32), 32)
+    inputs, labels = whole_word_mask(window, 0.15, generator, 21128)
+    model = build_model(_settings(tiny_corpus, tmp_path, dropout=0.0), 21128).eval()
+    with torch.no_grad():
+        exact = masked_lm_loss(model, inputs, window["types"], labels)
+        fixed = masked_lm_loss(model, inputs, window["types"], labels, max_predictions=int(0.3 * labels.numel()))
+    assert torch.allclose(exact[0], fixed[0], atol=1e-5) and exact[1] == fixed[1] and exact[2] == fixed[2]
+    summary = train(_settings(tiny_corpus, tmp_path / "run", max_steps=3, fixed_predictions=True),
+                    log=lambda message: None)
+    assert summary["steps"] == 3
+
+
+@needs_vocab
 def test_resume_refuses_a_pickled_object_in_the_checkpoint(tiny_corpus, tmp_path):
     """Issue 14: --resume loads with torch.load(weights_only=True); a tampered checkpoint is refused, not run."""
     settings = _settings(tiny_corpus, tmp_path / "run", max_steps=2)

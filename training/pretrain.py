@@ -77,6 +77,7 @@ class TrainSettings:
     snapshot_dir: Path | None = None  # also write the current model here at every save (GPU: $OUT)
     dropout: float = 0.1
     safe: bool = False  # fp32, eager attention, unfused optimizer: the fallback when the fast GPU path fails
+    fixed_predictions: bool | None = None  # project a fixed number of positions (None: on CUDA only)
     name: str = ""
 
     def __post_init__(self) -> None:
@@ -109,10 +110,20 @@ class TokenStore:
     maskable: torch.Tensor     # bool
     turn_starts: torch.Tensor  # int64, sorted
     sources: list[SourceSlice] = field(default_factory=list)
+    _draw: tuple | None = None  # device tensors for sample_starts, made once (a host->device copy every step
+                                # would make the CPU wait for the GPU)
 
     @property
     def tokens(self) -> int:
         return int(self.sources[-1].end) if self.sources else 0
+
+    def draw_tensors(self, max_len: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        if self._draw is None:
+            device = self.ids.device
+            self._draw = (torch.tensor([s.probability for s in self.sources], device=device),
+                          torch.tensor([s.start for s in self.sources], device=device),
+                          torch.tensor([max(1, s.end - s.start - max_len // 2) for s in self.sources], device=device))
+        return self._draw
 
 
 def select_sources(manifest: dict, permissive_only: bool) -> list[dict]:
@@ -171,9 +182,7 @@ def gather_windows(store: TokenStore, starts: torch.Tensor, max_len: int) -> dic
 def sample_starts(store: TokenStore, batch_size: int, generator: torch.Generator, max_len: int) -> torch.Tensor:
     """Sources by probability, a uniform position inside, moved back to the start of its turn."""
     device = store.ids.device
-    probabilities = torch.tensor([s.probability for s in store.sources], device=device)
-    lows = torch.tensor([s.start for s in store.sources], device=device)
-    spans = torch.tensor([max(1, s.end - s.start - max_len // 2) for s in store.sources], device=device)
+    probabilities, lows, spans = store.draw_tensors(max_len)
     which = torch.multinomial(probabilities, batch_size, replacement=True, generator=generator)
     offsets = (torch.rand(batch_size, device=device, generator=generator) * spans[which]).long()
     position = lows[which] + offsets
@@ -257,15 +266,26 @@ def unigram_baseline(store: TokenStore, eval_set: EvalSet, vocab_size: int) -> d
 
 # ----------------------------------------------------------------------------- model
 
-def masked_lm_loss(model, inputs, types, labels) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """Mean loss, correct predictions and masked count; the vocabulary projection runs on masked positions only.
-    Windows are always full, so there is no attention mask (SDPA can use its fastest kernels)."""
+def masked_lm_loss(model, inputs, types, labels, max_predictions: int | None = None):
+    """(mean loss, correct predictions, masked count) as tensors; the vocabulary projection runs on masked
+    positions only. Windows are always full, so there is no attention mask (SDPA can use its fastest kernels).
+
+    max_predictions: project a fixed number of positions (the masked ones first, then ignored filler) instead of
+    exactly the masked ones; the shapes then do not depend on the data, so the GPU never has to report how many
+    positions were masked before the step can go on. It must exceed the masked count (else some are dropped)."""
     hidden = model.bert(input_ids=inputs, token_type_ids=types).last_hidden_state
-    selected = labels != IGNORE
-    logits = model.cls(hidden[selected]).float()
-    targets = labels[selected]
-    loss = torch.nn.functional.cross_entropy(logits, targets)
-    return loss, (logits.argmax(-1) == targets).sum(), int(targets.numel())
+    if max_predictions is None:
+        selected = labels != IGNORE
+        logits = model.cls(hidden[selected]).float()
+        targets = labels[selected]
+    else:
+        flat = labels.reshape(-1)
+        index = torch.topk((flat != IGNORE).float(), min(max_predictions, flat.numel()), sorted=False).indices
+        logits = model.cls(hidden.reshape(-1, hidden.shape[-1])[index]).float()
+        targets = flat[index]
+    valid = targets != IGNORE
+    loss = torch.nn.functional.cross_entropy(logits, targets, ignore_index=IGNORE)
+    return loss, ((logits.argmax(-1) == targets) & valid).sum(), valid.sum()
 
 
 @torch.no_grad()
@@ -281,9 +301,9 @@ def evaluate(model, eval_set: EvalSet, autocast, batch_size: int = 64) -> dict:
                 continue
             with autocast():
                 loss, hits, n = masked_lm_loss(model, part["ids"], part["types"], part["labels"])
-            loss_sum += float(loss) * n
+            loss_sum += float(loss) * int(n)
             hits_sum += int(hits)
-            n_sum += n
+            n_sum += int(n)
         per_source[name] = {"loss": round(loss_sum / n_sum, 4), "accuracy": round(hits_sum / n_sum, 4),
                             "masked_tokens": int(n_sum)}
         total_loss += loss_sum
@@ -585,6 +605,9 @@ def train(settings: TrainSettings, log=print) -> dict:
             save_final(settings.snapshot_dir, model, None, summary_now(entry), max_shard_size="12MB")
 
     deadline_reserve = 45.0  # seconds kept for the final evaluation and saves
+    # GPU: a fixed number of projected positions (masked ones first), 1.4x the expected masked count
+    fixed = use_cuda if settings.fixed_predictions is None else settings.fixed_predictions
+    max_predictions = math.ceil(1.4 * settings.mask_prob * settings.batch_size * settings.max_len) if fixed else None
     model.train()
     session_start = time.monotonic() - state["elapsed_s"]
     last_eval = last_save = last_log = state["elapsed_s"]
@@ -613,7 +636,7 @@ def train(settings: TrainSettings, log=print) -> dict:
             window = gather_windows(train_store, starts, settings.max_len)
             inputs, labels = whole_word_mask(window, settings.mask_prob, generator, vocab_size, settings.whole_word)
             with autocast():
-                loss, hits, n_masked = masked_lm_loss(model, inputs, window["types"], labels)
+                loss, hits, n_masked = masked_lm_loss(model, inputs, window["types"], labels, max_predictions)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -627,9 +650,9 @@ def train(settings: TrainSettings, log=print) -> dict:
                 value = float(loss.detach())
                 if not math.isfinite(value):
                     raise FloatingPointError(f"training loss became {value} at step {state['step']}; lower --lr")
-                running[0] += value * n_masked
+                running[0] += value * int(n_masked)
                 running[1] += int(hits)
-                running[2] += n_masked
+                running[2] += int(n_masked)
             if state["elapsed_s"] - last_log >= 30 or state["step"] == 1:
                 if use_cuda:
                     torch.cuda.synchronize()
