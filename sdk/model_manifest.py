@@ -11,20 +11,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 from .engines.base import ModelUnavailable
-from .labels import COMPLIANCE_LABELS, EMOTION_LABELS
+from .tasks import TASK_LABELS, TASKS
 
 MANIFEST_NAME = "manifest.json"
 FORMAT = "cs-qa-model/1"
-TASK_LABELS = {"compliance": COMPLIANCE_LABELS, "emotion": EMOTION_LABELS}
-# What each task's model reads: a (context, utterance) pair or one text.
-TASK_INPUTS = {"compliance": "pair", "emotion": "single"}
+# What each task's model reads: a (context, utterance) pair or one text (the task table's `inputs`).
+TASK_INPUTS = {name: task.inputs for name, task in TASKS.items()}
 
 ALLOWED_SUFFIXES = (".onnx", ".json", ".txt", ".md", ".png", ".f16")
+# Documentation beside the model (the model card, its plots): shipped, but not part of what the SDK
+# loads, so not hashed — editing the card must not make the model "tampered" (and auto fall back).
+DOC_SUFFIXES = (".md", ".png")
 # Raw little-endian float16 arrays (the n-gram ensemble member): read with numpy.fromfile, never
 # unpickled, and arbitrary bytes, so the pickle magic-byte test would only give false alarms.
 RAW_ARRAY_SUFFIXES = (".f16",)
@@ -48,7 +51,7 @@ class TaskSpec:
 @dataclass(frozen=True)
 class Manifest:
     model_dir: Path
-    data: dict
+    data: Dict[str, Any]
 
     @property
     def tasks(self) -> Dict[str, TaskSpec]:
@@ -56,7 +59,7 @@ class Manifest:
 
     @property
     def tokenizer_path(self) -> Path:
-        return self.model_dir / self.data["tokenizer"]
+        return self.model_dir / str(self.data["tokenizer"])
 
     @property
     def version(self) -> str:
@@ -71,7 +74,7 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def load_manifest(model_dir, verify: bool = True) -> Manifest:
+def load_manifest(model_dir: Union[str, "os.PathLike[str]"], verify: bool = True) -> Manifest:
     """Read ``model_dir/manifest.json``; with ``verify`` check every file's sha256,
     the label names and that no pickle-like file is present."""
     model_dir = Path(model_dir)
@@ -94,6 +97,8 @@ def load_manifest(model_dir, verify: bool = True) -> Manifest:
 def verify_files(manifest: Manifest) -> None:
     model_dir = manifest.model_dir
     for name, expected in manifest.data["files"].items():
+        if is_doc(name):
+            continue  # older manifests hashed the model card too
         path = model_dir / name
         if not path.is_file():
             raise ManifestError(f"model file listed in {MANIFEST_NAME} is missing: {path}")
@@ -107,20 +112,26 @@ def verify_files(manifest: Manifest) -> None:
                                 "checkpoint, which can run code when loaded; ship ONNX and JSON only")
 
 
-def write_manifest(model_dir, data: dict) -> Path:
-    """Write ``manifest.json`` with the sha256 of every other file in ``model_dir``."""
+def write_manifest(model_dir: Union[str, "os.PathLike[str]"], data: Dict[str, Any]) -> Path:
+    """Write ``manifest.json`` with the sha256 of every model file in ``model_dir`` (not its docs)."""
     model_dir = Path(model_dir)
     files = {}
     for path in sorted(p for p in model_dir.iterdir() if p.is_file() and p.name != MANIFEST_NAME):
         if path.suffix not in ALLOWED_SUFFIXES or _looks_like_pickle(path):
             raise ManifestError(f"{path} may not be shipped in a model directory; allowed file types: "
                                 f"{', '.join(ALLOWED_SUFFIXES)}")
-        files[path.name] = sha256_file(path)
+        if not is_doc(path.name):
+            files[path.name] = sha256_file(path)
     data = dict(data, format=FORMAT, files=files)
     _check_structure(data, model_dir / MANIFEST_NAME)
     out = model_dir / MANIFEST_NAME
     out.write_text(json.dumps(data, ensure_ascii=False, indent=2, sort_keys=False) + "\n", encoding="utf-8")
     return out
+
+
+def is_doc(name: str) -> bool:
+    """A documentation file (model card, plots), shipped beside the model but not loaded by it."""
+    return Path(name).suffix.lower() in DOC_SUFFIXES
 
 
 def default_model_dir() -> Optional[Path]:
@@ -135,7 +146,7 @@ def default_model_dir() -> Optional[Path]:
     return None
 
 
-def _check_structure(data, path: Path) -> None:
+def _check_structure(data: Any, path: Path) -> None:
     if not isinstance(data, dict):
         raise ManifestError(f"{path} must hold a JSON object, got {type(data).__name__}")
     if data.get("format") != FORMAT:
@@ -156,7 +167,7 @@ def _check_structure(data, path: Path) -> None:
             raise ManifestError(f"{path}: file name {name!r} must be a plain name inside the model directory")
 
 
-def _task_spec(name: str, spec) -> TaskSpec:
+def _task_spec(name: str, spec: Any) -> TaskSpec:
     if name not in TASK_LABELS:
         raise ManifestError(f"unknown task {name!r} in manifest; expected one of {', '.join(TASK_LABELS)}")
     if not isinstance(spec, dict):

@@ -3,7 +3,10 @@ import json
 import shutil
 from pathlib import Path
 
-from training import baseline
+import pytest
+
+pytest.importorskip("sklearn")  # the training stack (the 'train' extra); SDK-only installs skip this
+from training import baseline  # noqa: E402
 
 FIX = Path(__file__).parent / "fixtures" / "data" / "valid"
 

@@ -118,3 +118,37 @@ def test_default_model_dir_is_none_or_verified():
     if found is not None:
         assert (found / "manifest.json").is_file()
         load_manifest(found)  # whatever is shipped must verify
+
+
+def test_editing_the_model_card_keeps_the_model_valid(tmp_path):
+    """Only model files are hashed: a QA lead fixing a typo in README.md must not break the model."""
+    from sdk.model_manifest import is_doc
+
+    d = tmp_path / "m"
+    d.mkdir()
+    (d / "tokenizer.json").write_text("{}", encoding="utf-8")
+    (d / "emotion.int8.onnx").write_bytes(b"onnx-bytes")
+    (d / "README.md").write_text("# card\n", encoding="utf-8")
+    write_manifest(d, {"tokenizer": "tokenizer.json", "tasks": {"emotion": {
+        "file": "emotion.int8.onnx", "labels": list(EMOTION_LABELS), "max_len": 32}}})
+    assert "README.md" not in load_manifest(d).data["files"] and is_doc("README.md")
+    (d / "README.md").write_text("# card, edited\n", encoding="utf-8")
+    load_manifest(d)  # still verifies
+    (d / "emotion.int8.onnx").write_bytes(b"onnx-bytes, edited")
+    with pytest.raises(ManifestError, match="sha256 mismatch"):
+        load_manifest(d)
+
+
+def test_shipped_manifest_verifies_even_if_it_lists_the_card(tmp_path):
+    import shutil
+
+    src = default_model_dir()
+    if src is None:
+        pytest.skip("no shipped default model")
+    d = tmp_path / "default"
+    shutil.copytree(src, d)
+    data = json.loads((d / "manifest.json").read_text(encoding="utf-8"))
+    data["files"]["README.md"] = "0" * 64  # an old-style manifest that hashed the card
+    (d / "manifest.json").write_text(json.dumps(data), encoding="utf-8")
+    (d / "README.md").write_text("edited\n", encoding="utf-8")
+    load_manifest(d)

@@ -47,3 +47,17 @@ def test_wrong_format_is_refused(tmp_path):
     (tmp_path / "m.f16").write_bytes(b"")
     with pytest.raises(ValueError, match="format"):
         NgramModel(tmp_path / "m")
+
+
+def test_dialogue3_round_trip_matches_sklearn(tmp_path):
+    from sdk.dialogue import ngram_rows
+
+    recs = [dict(r, context=[{"role": "agent", "text": "请稍等"}, {"role": "customer", "text": r["context"]}])
+            if r["context"] else r for r in COMPLIANCE]
+    model = Baseline("compliance", "dialogue3").fit(recs * 3)
+    export(model, tmp_path)
+    ours = NgramModel(tmp_path / "ngram_compliance")
+    cols = model._columns(recs)
+    expected = model.clf.predict_proba(hstack([v.transform(c) for v, c in zip(model.vecs, cols)]).tocsr())
+    rows = ngram_rows([r["utterance"] for r in recs], [r["context"] for r in recs], "dialogue3")
+    np.testing.assert_allclose(ours.predict_proba(rows), expected, atol=2e-3)

@@ -1,7 +1,7 @@
 """Normaliser: width, traditional→simplified, whitespace, fillers, stutters — and offsets."""
 import pytest
 
-from sdk.normalize import normalize, strip_events, to_simplified_halfwidth
+from sdk.normalize import normalize, split_events, strip_events, to_simplified_halfwidth
 
 
 @pytest.mark.parametrize("raw, expected", [
@@ -58,3 +58,52 @@ def test_strip_events():
     assert events == "[客户已等待约2分钟]【通话保持中】"
     assert words == "喂？还有人吗？"
     assert strip_events("没有事件") == ("", "没有事件")
+
+
+@pytest.mark.parametrize("raw", [
+    "İİİ喂，说话呀！",                 # "İ".lower() is two characters
+    "ＡＢＣİ对不起İ讓您久等了",
+    "您好\udca7请问\udcff有什么",      # lone surrogates (surrogateescape-decoded bytes)
+    "\U0001f600表情İ\u0301组合",        # astral + combining characters
+])
+def test_same_length_and_aligned(raw):
+    simple = to_simplified_halfwidth(raw)
+    assert len(simple) == len(raw)
+    for i, ch in enumerate(raw):
+        assert simple[i] == to_simplified_halfwidth(ch), (i, ch, simple[i])
+    norm = normalize(raw)
+    for i, ch in enumerate(norm.text):
+        assert ch == simple[norm.offsets[i]]
+
+
+def test_phrase_level_traditional_stays_aligned():
+    # OpenCC's phrase converter picks the candidate per phrase (乾隆 keeps 乾, 乾燥 becomes 干燥)
+    assert to_simplified_halfwidth("乾隆年间很乾燥，頭髮") == "乾隆年间很干燥,头发"
+
+
+def test_every_character_maps_to_one():
+    import sys
+    chars = "".join(chr(c) for c in range(sys.maxunicode + 1) if not 0xD800 <= c <= 0xDFFF or c % 97 == 0)
+    assert len(to_simplified_halfwidth(chars)) == len(chars)
+
+
+def test_dotted_capital_i_keeps_later_spans():
+    import sdk
+    utterance = "İİİ喂，说话呀！"
+    result = sdk.Checker(engine="rules").check(utterance)
+    spans = {f.rule_id: (f.start, f.end, f.text) for f in result.findings if f.start is not None}
+    assert spans["ban.wei_impatient"] == (3, 4, "喂")
+    assert spans["ban.urge_speak"][2] == "说话呀"
+
+
+@pytest.mark.parametrize("context", [
+    "[客户已等待约2分钟] 喂？还有人吗？【通话保持中】", "没有事件", "  [a]  ", "[x]你好[y]在吗[z]", "", "]][[你好]",
+    "\u3000[等待]\u3000太慢了\u3000",
+])
+def test_split_events_maps_words_to_the_context(context):
+    events, words, offsets = split_events(context)
+    assert (events, words) == strip_events(context)
+    assert len(offsets) == len(words)
+    assert list(offsets) == sorted(set(offsets))
+    for i, ch in enumerate(words):
+        assert ch == context[offsets[i]] or (ch == " " and context[offsets[i]] in "[【［")

@@ -1,4 +1,5 @@
-"""OnnxEngine on a tiny random BERT exported to int8: loading errors, batching, truncation, no torch."""
+"""OnnxEngine on a tiny model built with onnx's helper (no torch): loading errors, batching, truncation;
+parity with PyTorch on a random tiny BERT exported to int8 (slow, needs torch)."""
 import json
 import shutil
 import subprocess
@@ -14,6 +15,7 @@ pytest.importorskip("tokenizers")
 from sdk.engines.base import CheckInput, ModelUnavailable  # noqa: E402
 from sdk.labels import COMPLIANCE_LABELS, EMOTION_LABELS  # noqa: E402
 from sdk.model_manifest import load_manifest, write_manifest  # noqa: E402
+from conftest import FixedEngine, make_finding, make_verdict  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 VOCAB = REPO.parent / "shared" / "data" / "bert_base_chinese_vocab" / "vocab.txt"
@@ -52,7 +54,12 @@ def build_model_dir(root: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
+def model_dir(tiny_model_dir):
+    return tiny_model_dir
+
+
+@pytest.fixture(scope="module")
+def torch_model_dir(tmp_path_factory):
     return build_model_dir(tmp_path_factory.mktemp("onnx_engine"))
 
 
@@ -155,11 +162,15 @@ def test_batches_match_single_calls_in_order(engine):
         np.testing.assert_allclose(list(b.scores.values()), list(s.scores.values()), atol=2e-3)
 
 
-def test_engine_matches_pytorch(model_dir, engine):
+@pytest.mark.slow
+def test_engine_matches_pytorch(torch_model_dir):
     torch = pytest.importorskip("torch")
     from transformers import AutoModelForSequenceClassification
 
-    from sdk.engines.onnx_engine import encode, pad_batch
+    from sdk.engines.onnx_engine import OnnxEngine, encode, pad_batch
+
+    model_dir = torch_model_dir
+    engine = OnnxEngine(model_dir, threads=1, batch_size=4)
 
     texts = ["谢谢你啊", "怎么还没到", "什么破公司！我要投诉你们！", "我急着用，什么时候能好啊"]
     model = AutoModelForSequenceClassification.from_pretrained(model_dir.parent / "torch-emotion").eval()
@@ -260,31 +271,12 @@ def test_manifest_label_order_is_respected(model_dir, tmp_path):
 
 # ---------------------------------------------------------------- hybrid
 
-class FixedEngine:
-    """Returns the same results for every input (stands in for either engine)."""
-
-    def __init__(self, name, check, emotion=None):
-        self.name, self._check, self._emotion = name, check, emotion
-
-    def check_batch(self, items):
-        return [self._check] * len(items)
-
-    def emotion_batch(self, texts):
-        return [self._emotion] * len(texts)
-
-
 def _check(label, engine, findings=(), warnings=()):
-    from sdk.results import CheckResult
-
-    scores = {lab: (0.7 if lab == label else 0.1) for lab in COMPLIANCE_LABELS}
-    return CheckResult(label=label, scores=scores, engine=engine, findings=list(findings), warnings=list(warnings))
+    return make_verdict(label, engine, findings, warnings)
 
 
 def _finding(label, severity, source="rules", start=0):
-    from sdk.results import Finding
-
-    return Finding(rule_id=f"x.{label}", label=label, start=start, end=None if start is None else start + 2,
-                   text="不行" if start is not None else None, source=source, message="m", severity=severity)
+    return make_finding(label, severity, source, start)
 
 
 def test_hybrid_model_decides_and_rules_explain():
@@ -403,3 +395,32 @@ def test_hybrid_reads_the_policy_from_the_manifest():
     onnx.manifest = SimpleNamespace(data={"combine_policy": "vote"})
     with pytest.raises(ValueError, match="got 'vote'"):
         HybridEngine(onnx, None)
+
+
+def test_worker_pool_creates_one_executor_under_concurrent_first_use(monkeypatch):
+    import threading
+
+    from sdk.engines import runtime
+
+    created = []
+    real = runtime.ThreadPoolExecutor
+
+    def counting(*args, **kwargs):
+        created.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runtime, "ThreadPoolExecutor", counting)
+    pool = runtime.WorkerPool(2)
+    start = threading.Barrier(8)
+    out = []
+
+    def first_use():
+        start.wait()
+        pool.run_all(out.append, [1, 2])
+
+    threads = [threading.Thread(target=first_use) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(created) == 1 and len(out) == 16

@@ -9,12 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
-from training import corpus, shards
-from training.pretrain import (CLS_ID, IGNORE, MASK_ID, SEP_ID, TrainSettings, build_eval_set, evaluate_models,
-                               gather_windows, load_store, main, sample_starts, train, whole_word_mask)
-from training.tokenizer import DEFAULT_VOCAB, SAMPLE_SENTENCES, mismatches_with_reference, save_tokenizer
+torch = pytest.importorskip("torch")  # the training stack (the 'train' extra); SDK-only installs skip this
+from training import corpus, shards  # noqa: E402
+from training.pretrain import (CLS_ID, IGNORE, MASK_ID, SEP_ID, TrainSettings, build_eval_set,  # noqa: E402
+                               evaluate_models, gather_windows, load_store, main, sample_starts, train,
+                               whole_word_mask)
+from training.tokenizer import DEFAULT_VOCAB, SAMPLE_SENTENCES, mismatches_with_reference, save_tokenizer  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHIPPED_BASES = sorted(p for p in (REPO_ROOT / "models" / "base").glob("*") if (p / "model.safetensors").exists())

@@ -18,7 +18,7 @@ def engine():
 
 
 def _check(engine, utterance, context=None):
-    return engine.check_one(utterance, context)
+    return engine.check_batch([CheckInput(utterance, context)])[0]
 
 
 # --- forbidden wording, by family: (utterance, context, rule id that must fire) ---

@@ -96,8 +96,9 @@ def workspace(tmp_path_factory):
 
 
 def settings_for(ws, task=None, out=None, **kw):
+    # "raw": the toy data and tiny random model test the machinery; test_dialogue_format_* covers dialogue/1.
     defaults = dict(task=task, out=out, base_model=ws["base"], data_dir=ws["data"], max_len=32, batch_size=16,
-                    epochs=20, learning_rate=3e-3, evals_per_epoch=1, threads=1)
+                    epochs=20, learning_rate=3e-3, evals_per_epoch=1, threads=1, input_format="raw")
     defaults.update(kw)
     return TrainSettings(**defaults)
 
@@ -391,3 +392,26 @@ def test_shared_encoder_comparison_learns_both_tasks(workspace, trained, tmp_pat
     table = markdown(result, separate)
     assert "| two models (`c`, `e`) | 0.5 | 0.7 | 0.6000 |" in table
     assert "one encoder, two heads" in table
+
+
+@pytest.mark.slow
+def test_dialogue_format_travels_from_training_to_the_engine(workspace, tmp_path):
+    """A dialogue/1 model: the manifest names its input format and the ONNX engine builds the same
+    input from a list-of-turns context as training did."""
+    from sdk.engines.base import CheckInput
+    from sdk.engines.onnx_engine import OnnxEngine
+    from training.export import export, load_torch_model, torch_logits
+    from training.train import load_tokenizer, train
+
+    run = tmp_path / "run"
+    train(settings_for(workspace, "compliance", run, input_format="dialogue/1"), log=lambda *_: None)
+    assert json.loads((run / "train_report.json").read_text())["settings"]["input_format"] == "dialogue/1"
+    manifest = export({"compliance": run}, tmp_path / "model", data_dir=workspace["data"], log=lambda *_: None)
+    assert manifest["tasks"]["compliance"]["input_format"] == "dialogue/1"
+    records = [dict(r, context=[{"role": "agent", "text": "请您稍等"}, {"role": "customer", "text": r["context"]}]
+                    if r["context"] else None) for r in toy_records("compliance", "test", 2)]
+    expected = torch_logits(load_torch_model(run, "compliance"), load_tokenizer(run), "compliance", records, 32,
+                            "dialogue/1").argmax(-1)
+    got = OnnxEngine(tmp_path / "model", threads=1).verdict_batch([CheckInput(r["utterance"], r["context"])
+                                                                   for r in records])
+    assert (np.array([COMPLIANCE_LABELS.index(r.label) for r in got]) == expected).mean() >= 0.99

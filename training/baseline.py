@@ -28,6 +28,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score, precision_recall_fscore_support
 
+from sdk.tasks import get_task
 from training import schema
 from training.dataset import load
 from training.validate import REPO_ROOT
@@ -42,7 +43,8 @@ def _vectoriser() -> TfidfVectorizer:
 
 
 class Baseline:
-    """TF-IDF + LR for one task; `encoding` is "text", "joined" or "separate"."""
+    """TF-IDF + LR for one task; `encoding` is "text", "joined", "separate" or "dialogue3"
+    (sdk.dialogue's normalised, role-marked form, as the SDK's n-gram member reads it)."""
 
     def __init__(self, task: str, encoding: str):
         self.task, self.encoding = task, encoding
@@ -50,11 +52,12 @@ class Baseline:
         self.clf = LogisticRegression(max_iter=3000, class_weight="balanced", C=4.0, solver="saga", random_state=0)
 
     def _columns(self, recs: Sequence[dict]) -> List[List[str]]:
-        if self.task == "emotion":
-            return [[r["text"] for r in recs]]
-        if self.encoding == "joined":
-            return [[f"{r['context'] or ''} [SEP] {r['utterance']}" for r in recs]]
-        return [[r["context"] or "" for r in recs], [r["utterance"] for r in recs]]
+        # "dialogue3": the SDK's dialogue form (sdk.dialogue.ngram_rows); otherwise (text,) or (context or "", utterance)
+        rows = get_task(self.task).columns(recs, "dialogue3" if self.encoding == "dialogue3" else "pair")
+        if self.task == "compliance" and self.encoding == "joined":
+            return [[f"{ctx} [SEP] {utt}" for ctx, utt in rows]]
+        width = 3 if self.encoding == "dialogue3" and self.task == "compliance" else 2 if self.task == "compliance" else 1
+        return [list(column) for column in zip(*rows)] if rows else [[] for _ in range(width)]
 
     def fit(self, recs: Sequence[dict]) -> "Baseline":
         cols = self._columns(recs)

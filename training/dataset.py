@@ -37,13 +37,31 @@ def blind_paths(task: str, data_dir: Optional[Path] = None) -> List[Path]:
     return sorted((Path(data_dir or DATA_DIR) / "heldout").glob(f"{task}_*.jsonl"))
 
 
+REAL_BLIND = "real_blind"
+
+
+def real_blind_path(task: str, data_dir: Optional[Path] = None) -> Path:
+    """The real blind set (data/real_conv/<task>_blind.jsonl): turns of real conversations no choice
+    ever saw (training.real_labels keeps >= 20 % of the conversations out), for the final measurement."""
+    split_path(task, "test", data_dir)  # validates the task name
+    return Path(data_dir or DATA_DIR) / "real_conv" / f"{task}_blind.jsonl"
+
+
 def load(task: str, split: str, permissive_only: bool = False, data_dir: Optional[Path] = None) -> List[dict]:
-    """Records of data/splits/<task>_<split>.jsonl (or, for split "blind", of data/heldout/),
-    validated first.
+    """Records of data/splits/<task>_<split>.jsonl (for split "blind": data/heldout/; for
+    "real_blind": data/real_conv/<task>_blind.jsonl), validated first.
 
     Raises FileNotFoundError if the split has not been written (run `python -m training.split`)
     and DataError listing every problem if the file breaks data/SCHEMA.md.
     """
+    if split == REAL_BLIND:
+        path = real_blind_path(task, data_dir)
+        if not path.exists():
+            raise FileNotFoundError(f"real blind set {path} not found; run `python -m training.real_labels import`")
+        problems, loaded = validate_files([path])
+        if problems:
+            raise DataError(problems)
+        return [r for r in loaded[path] if is_permissive(r)] if permissive_only else loaded[path]
     if split == BLIND:
         paths = blind_paths(task, data_dir)
         if not paths:

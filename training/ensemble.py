@@ -18,41 +18,36 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
-from sklearn.metrics import f1_score
 
 from sdk.engines.ngram_engine import NgramModel
 from sdk.engines.onnx_engine import OnnxEngine
-from sdk.labels import COMPLIANCE_LABELS, EMOTION_LABELS
+from sdk.tasks import TASK_LABELS, get_task
 from sdk.model_manifest import load_manifest, write_manifest
 from training.dataset import load
-from training.ngram import export, fit
+from training.ngram import ENCODING, export, fit
+from training.selection import selection_f1
 
-LABELS = {"compliance": COMPLIANCE_LABELS, "emotion": EMOTION_LABELS}
+LABELS = TASK_LABELS
 WEIGHTS = [round(x, 2) for x in np.arange(0.0, 1.0001, 0.05)]
 
 
-def columns(task: str, recs: Sequence[dict]) -> List[tuple]:
-    if task == "compliance":
-        return [(r["context"] or "", r["utterance"]) for r in recs]
-    return [(r["text"],) for r in recs]
+def columns(task: str, recs: Sequence[dict], encoding: str = ENCODING["compliance"]) -> List[tuple]:
+    """The n-gram member's rows, built as the SDK builds them (sdk.dialogue.ngram_rows)."""
+    return get_task(task).columns(recs, encoding)
 
 
 def bert_proba(engine: OnnxEngine, task: str, recs: Sequence[dict]) -> np.ndarray:
-    model = engine.model(task)
-    if task == "compliance":
-        probs, _ = model.predict_proba([r["utterance"] for r in recs], [r["context"] for r in recs])
-    else:
-        probs, _ = model.predict_proba([r["text"] for r in recs])
+    probs, _ = engine.model(task).predict_proba(*get_task(task).model_inputs(recs))
     return np.asarray(probs, dtype=np.float64)
 
 
-def macro_f1(task: str, gold: Sequence[str], probs: np.ndarray) -> float:
-    pred = [LABELS[task][i] for i in probs.argmax(1)]
-    return float(f1_score(gold, pred, labels=list(LABELS[task]), average="macro", zero_division=0))
+def macro_f1(task: str, dev: Sequence[dict], probs: np.ndarray) -> float:
+    """The selection score (training.selection: written and real dev macro-F1 averaged)."""
+    return selection_f1(task, dev, [LABELS[task][i] for i in probs.argmax(1)])
 
 
-def choose_weight(task: str, gold: Sequence[str], p_bert: np.ndarray, p_ngram: np.ndarray) -> Dict:
-    curve = {w: macro_f1(task, gold, (1 - w) * p_bert + w * p_ngram) for w in WEIGHTS}
+def choose_weight(task: str, dev: Sequence[dict], p_bert: np.ndarray, p_ngram: np.ndarray) -> Dict:
+    curve = {w: macro_f1(task, dev, (1 - w) * p_bert + w * p_ngram) for w in WEIGHTS}
     best = max(WEIGHTS, key=lambda w: (round(curve[w], 6), -w))
     return {"weight": best, "dev_macro_f1": {"bert": round(curve[0.0], 4), "ngram": round(curve[1.0], 4),
                                              "ensemble": round(curve[best], 4)},
@@ -86,10 +81,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         export(model, args.model_dir)
         ngram = NgramModel(args.model_dir / f"ngram_{task}")
         dev = load(task, "dev")
-        gold = [r["label"] for r in dev]
-        choice = choose_weight(task, gold, bert_proba(engine, task, dev),
-                               ngram.predict_proba_in(columns(task, dev), LABELS[task]))
+        choice = choose_weight(task, dev, bert_proba(engine, task, dev),
+                               ngram.predict_proba_in(columns(task, dev, ENCODING[task]), LABELS[task]))
         ensemble[task] = {"member": f"ngram_{task}", "kind": "char 1-3-gram TF-IDF + logistic regression",
+                          "encoding": ENCODING[task],
                           "train_records": len(train), "permissive_only": args.permissive_only,
                           "excluded_sources": list(excluded),
                           **choice}

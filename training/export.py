@@ -28,13 +28,13 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from sdk.engines.onnx_engine import TaskModel, load_tokenizer, make_session
-from sdk.labels import COMPLIANCE_LABELS, EMOTION_LABELS
+from sdk.tasks import TASK_LABELS
 from sdk.model_manifest import TASK_INPUTS, sha256_file, write_manifest
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO / "models" / "default"
 DEFAULT_OPSET = 17
-LABELS = {"compliance": COMPLIANCE_LABELS, "emotion": EMOTION_LABELS}
+LABELS = TASK_LABELS
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 # Files an export may replace in --out; anything else there makes the export refuse to touch it.
 OWNED_PATTERNS = ("*.onnx", "tokenizer.json", "manifest.json", "README.md", "*.png")
@@ -151,19 +151,20 @@ def quantize(src: Path, dst: Path, settings: QuantSettings) -> None:
                      extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
 
 
-def torch_logits(model, tokenizer, task: str, records: Sequence[dict], max_len: int) -> np.ndarray:
+def torch_logits(model, tokenizer, task: str, records: Sequence[dict], max_len: int,
+                 input_format: str = "raw") -> np.ndarray:
     from training.train import Batches, predict_logits
 
-    return predict_logits(model, Batches(tokenizer, task, records, max_len), 64, "cpu")
+    return predict_logits(model, Batches(tokenizer, task, records, max_len, input_format), 64, "cpu")
 
 
 def onnx_logits(path: Path, tokenizer, task: str, records: Sequence[dict], max_len: int,
-                threads: Optional[int] = None) -> np.ndarray:
+                threads: Optional[int] = None, input_format: str = "raw") -> np.ndarray:
     from training.train import record_inputs
 
     texts, contexts, _ = record_inputs(task, records)
     runner = TaskModel(make_session(path, threads), tokenizer, LABELS[task], max_len, TASK_INPUTS[task] == "pair",
-                       task, batch_size=64)
+                       task, batch_size=64, input_format=input_format)
     return runner.predict_logits(texts, contexts)[0]
 
 
@@ -182,7 +183,7 @@ def parity_report(reference: np.ndarray, candidate: np.ndarray, gold: np.ndarray
 # ---------------------------------------------------------------- one task
 
 def export_task(task: str, model_dir: Path, work: Path, records: Sequence[dict], max_len: int, opset: int,
-                quant: QuantSettings, gate: Gate, log=print) -> dict:
+                quant: QuantSettings, gate: Gate, log=print, input_format: str = "raw") -> dict:
     """Export, optimise, quantise and gate one task; returns its manifest entry (file in ``work``)."""
     from training.train import record_inputs
 
@@ -193,9 +194,10 @@ def export_task(task: str, model_dir: Path, work: Path, records: Sequence[dict],
     export_fp32(model, raw, opset)
     fused = optimize_graph(raw, fp32, model.config)
     log(f"{task}: exported and optimised in {time.monotonic() - t0:.1f}s; fused ops {fused}")
-    reference = torch_logits(model, tokenizer, task, records, max_len)
+    reference = torch_logits(model, tokenizer, task, records, max_len, input_format)
     gold = record_inputs(task, records)[2]
-    fp32_parity = parity_report(reference, onnx_logits(fp32, tokenizer, task, records, max_len), gold)
+    fp32_parity = parity_report(reference, onnx_logits(fp32, tokenizer, task, records, max_len,
+                                                       input_format=input_format), gold)
     log(f"{task}: fp32 ONNX vs PyTorch {fp32_parity}")
 
     attempts = [quant.for_embeddings(True), quant.for_embeddings(False)] if quant.quantize_embeddings \
@@ -203,12 +205,14 @@ def export_task(task: str, model_dir: Path, work: Path, records: Sequence[dict],
     problems = []
     for settings in attempts:
         quantize(fp32, int8, settings)
-        parity = parity_report(reference, onnx_logits(int8, tokenizer, task, records, max_len), gold)
+        parity = parity_report(reference, onnx_logits(int8, tokenizer, task, records, max_len,
+                                                      input_format=input_format), gold)
         failed = gate.failures(parity)
         log(f"{task}: int8 (embeddings {'int8' if settings.quantize_embeddings else 'fp32'}) vs PyTorch {parity}")
         if not failed:
             return {"file": int8.name, "labels": list(LABELS[task]), "max_len": max_len,
-                    "inputs": TASK_INPUTS[task], "quantization": asdict(settings), "fused_ops": fused,
+                    "inputs": TASK_INPUTS[task], "input_format": input_format,
+                    "quantization": asdict(settings), "fused_ops": fused,
                     "unfused_on_purpose": list(UNFUSED),
                     "parity": {"int8_vs_torch": parity, "fp32_onnx_vs_torch": fp32_parity,
                                "records": "test split" if records else "none"},
@@ -229,7 +233,8 @@ def training_info(model_dir: Path) -> dict:
     info["settings"] = {k: settings.get(k) for k in ("init", "max_len", "batch_size", "learning_rate", "epochs",
                                                      "max_minutes", "class_weighting", "seed",
                                                      "permissive_only", "exclude_sources", "layers", "teacher",
-                                                     "distill_alpha", "temperature")}
+                                                     "distill_alpha", "temperature", "input_format",
+                                                     "source_weights")}
     return info
 
 
@@ -268,7 +273,8 @@ def export(model_dirs: Dict[str, Path], out: Path, opset: int = DEFAULT_OPSET, q
             info = training_info(model_dir)
             max_len = int(info.get("settings", {}).get("max_len") or 128)
             test = records[task] if records else load(task, "test", data_dir=data_dir)
-            tasks[task] = export_task(task, model_dir, work, test, max_len, opset, quant, gate, log)
+            input_format = info.get("settings", {}).get("input_format") or "raw"  # runs before issue 11: raw
+            tasks[task] = export_task(task, model_dir, work, test, max_len, opset, quant, gate, log, input_format)
             tasks[task]["training"] = info
             infos[task] = info
         prepare_out(out, log)

@@ -16,7 +16,7 @@ from sdk.engines.ngram_engine import save
 from training.baseline import Baseline
 from training.dataset import load
 
-ENCODING = {"compliance": "separate", "emotion": "text"}
+ENCODING = {"compliance": "dialogue3", "emotion": "dialogue3"}  # sdk.dialogue.ngram_rows
 
 
 def export(model: Baseline, out_dir: Path) -> List[Path]:

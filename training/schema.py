@@ -5,9 +5,10 @@ Labels come from sdk.labels so that data and runtime can never disagree.
 from __future__ import annotations
 
 from sdk.labels import COMPLIANCE_LABELS, EMOTION_LABELS, SCENARIOS  # noqa: F401 (re-exported)
+from sdk.tasks import TASK_LABELS, TASKS as TASK_TABLE
 
-TASKS = ("compliance", "emotion")
-LABELS = {"compliance": COMPLIANCE_LABELS, "emotion": EMOTION_LABELS}
+TASKS = tuple(TASK_TABLE)
+LABELS = TASK_LABELS
 
 
 DOMAINS = (
@@ -17,11 +18,16 @@ DOMAINS = (
 
 # Field sets per task. `group` and `domain` are optional for real data, required otherwise.
 REQUIRED_FIELDS = {
-    "compliance": ("id", "context", "utterance", "label", "scenario", "source", "license"),
+    "compliance": ("id", "context", "utterance", "label", "source", "license"),
     "emotion": ("id", "text", "label", "source", "license"),
 }
-OPTIONAL_FIELDS = ("group", "domain")
-TEXT_FIELD = {"compliance": "utterance", "emotion": "text"}
+# Required for hand-written and augmented records; real records may lack them (a turn of a real
+# conversation has no writer's scenario). `context` on an emotion record: the turns before it.
+# `conv_id` / `turn`: where a turn of a real conversation (data/real_conv/) sits.
+OPTIONAL_FIELDS = ("group", "domain", "scenario", "conv_id", "turn", "context")
+WRITTEN_FIELDS = ("group", "domain", "scenario")
+TURN_ROLES = ("customer", "agent", "event")
+TEXT_FIELD = {name: task.text_field for name, task in TASK_TABLE.items()}
 
 # Every real dataset we import and the licence its *text* carries. Texts without a stated
 # licence are "research-only" even where the annotations are open (STC-3: CC BY 4.0
@@ -36,6 +42,8 @@ REAL_DATASETS = {
     "nlpcc2013": "research-only",
     "cold": "Apache-2.0",
     "toxicn": "CC-BY-NC-ND-4.0",
+    "mobilecs": "research-only",
+    "ecd": "research-only",
 }
 AUGMENT_METHODS = ("slot_fill", "context_swap", "phrase_edit", "rude_insert")
 PROJECT_LICENSE = "Apache-2.0"  # the project's own writing and everything derived from it

@@ -55,6 +55,12 @@ class TrainSettings:
     teacher: Optional[Path] = None
     distill_alpha: float = 0.5
     temperature: float = 2.0
+    # How records become model input (sdk.dialogue): "dialogue/1" = role-marked preceding turns +
+    # normalised text; "raw" = the context string and text as written (models before issue 11).
+    input_format: str = "dialogue/1"
+    # Training records of a source repeated this many times (fractions by seeded sampling), e.g.
+    # (("real:jddc2019", 3.0),): how much real text weighs against the written data. Chosen on dev.
+    source_weights: Tuple[Tuple[str, float], ...] = ()
 
     def __post_init__(self):
         if self.task not in TASKS:
@@ -112,6 +118,14 @@ class TrainSettings:
             raise ValueError(f"distill_alpha must be in [0, 1], got {self.distill_alpha!r}")
         if not 0 < self.temperature <= 20:
             raise ValueError(f"temperature must be in (0, 20], got {self.temperature!r}")
+        from sdk.dialogue import INPUT_FORMATS
+
+        if self.input_format not in INPUT_FORMATS:
+            raise ValueError(f"input_format must be one of {', '.join(INPUT_FORMATS)}, got {self.input_format!r}")
+        self.source_weights = tuple((str(k), float(v)) for k, v in self.source_weights)
+        bad_w = [(k, v) for k, v in self.source_weights if not k.strip() or not 0 <= v <= 20]
+        if bad_w:
+            raise ValueError(f"source_weights must be (source prefix, weight in 0..20) pairs, got {bad_w!r}")
         if self.data_dir is not None:
             self.data_dir = Path(self.data_dir)
             if not self.data_dir.is_dir():

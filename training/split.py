@@ -13,6 +13,8 @@ Rules:
 * Test holds hand-written records only. Real and augmented records go to train; one that
   belongs to (same group) or nearly duplicates a dev/test component is dropped instead, so
   nothing seen in training leaks into evaluation.
+* Labelled turns of real conversations (data/real_conv/, split by conversation in
+  training.real_labels) join train and dev as split there; their blind part never enters a split.
 """
 from __future__ import annotations
 
@@ -224,13 +226,56 @@ def make_splits(task: str, records: Sequence[dict]) -> Tuple[Dict[str, List[dict
     return out, dropped
 
 
+REAL_CONV = Path("real_conv")
+
+
+def load_real_conv(data_dir: Path = DATA_DIR) -> Dict[str, Dict[str, List[dict]]]:
+    """Labelled turns of real conversations, already split by conversation (training.real_labels):
+    {task: {"train": [...], "dev": [...]}}. The blind part is never read here."""
+    out: Dict[str, Dict[str, List[dict]]] = {t: {"train": [], "dev": []} for t in schema.TASKS}
+    paths = [data_dir / REAL_CONV / f"{t}_{s}.jsonl" for t in schema.TASKS for s in ("train", "dev")]
+    # Turns a QA team labelled through training.active_learning: training data only.
+    paths = [p for p in paths if p.exists()] + sorted((data_dir / REAL_CONV).glob("*_active_*.jsonl"))
+    problems, loaded = validate_files(paths)
+    if problems:
+        raise DataError(problems)
+    for path, recs in loaded.items():
+        task, split = path.stem.split("_", 1)
+        out[task]["train" if split.startswith("active_") else split] += recs
+    return out
+
+
+def add_real_conv(task: str, splits: Dict[str, List[dict]], real: Dict[str, List[dict]], dropped: Counter) -> None:
+    """Real-conversation turns join train / dev as split; an older single-turn record of the same
+    dialogue (data/real/, group "real-<conv_id>") is superseded by the twice-read conversation."""
+    convs = {r["conv_id"] for recs in real.values() for r in recs}
+    if not convs:
+        return
+    kept = [r for r in splits["train"] if not (r.get("group", "").startswith("real-") and r["group"][5:] in convs)]
+    if len(kept) < len(splits["train"]):
+        dropped["real: superseded by a labelled real conversation"] += len(splits["train"]) - len(kept)
+    # As for other real records: a turn that nearly duplicates a hand-written dev/test text stays out of train.
+    assignment, linker = handwritten_assignment(task, [r for recs in splits.values() for r in recs
+                                                       if r["source"] == "handwritten"])
+    real_train = []
+    for r in real["train"]:
+        if any(assignment.get(g) != "train" for g in linker.linked_groups(_text(task, r))):
+            dropped["real conversation turn: near-duplicate of a dev/test text"] += 1
+        else:
+            real_train.append(r)
+    splits["train"] = sorted(kept + real_train, key=lambda r: r["id"])
+    splits["dev"] = sorted(splits["dev"] + real["dev"], key=lambda r: r["id"])
+
+
 def write_splits(data_dir: Path = DATA_DIR) -> Dict[str, Dict[str, List[dict]]]:
     sources = load_sources(data_dir)
+    real = load_real_conv(data_dir)
     result = {}
     split_dir = data_dir / "splits"
     split_dir.mkdir(parents=True, exist_ok=True)
     for task in schema.TASKS:
         splits, dropped = make_splits(task, sources[task])
+        add_real_conv(task, splits, real[task], dropped)
         result[task] = splits
         for s, recs in splits.items():
             with (split_dir / f"{task}_{s}.jsonl").open("w", encoding="utf-8") as fh:

@@ -27,10 +27,11 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from sdk.engines.onnx_engine import encode, length_batches, pad_batch
-from sdk.labels import COMPLIANCE_LABELS, EMOTION_LABELS
+from sdk.tasks import TASK_LABELS, get_task
+from training.selection import dev_groups
 from training.settings import TrainSettings
 
-LABELS = {"compliance": COMPLIANCE_LABELS, "emotion": EMOTION_LABELS}
+LABELS = TASK_LABELS
 
 
 # ---------------------------------------------------------------- data
@@ -46,13 +47,9 @@ def load_records(task: str, split: str, settings: TrainSettings) -> List[dict]:
 
 def record_inputs(task: str, records: Sequence[dict]):
     """(texts, contexts or None, label ids) in the form sdk's encoder takes."""
-    labels = LABELS[task]
-    if task == "compliance":
-        texts = [r["utterance"] for r in records]
-        contexts = [r.get("context") for r in records]
-    else:
-        texts, contexts = [r["text"] for r in records], None
-    return texts, contexts, np.array([labels.index(r["label"]) for r in records], dtype=np.int64)
+    spec = get_task(task)
+    texts, contexts = spec.model_inputs(records)
+    return texts, contexts, np.array(spec.label_ids(records), dtype=np.int64)
 
 
 def data_sources(records: Sequence[dict]) -> List[dict]:
@@ -190,11 +187,27 @@ def set_seeds(seed: int) -> None:
         torch.cuda.manual_seed_all(seed)
 
 
+def weighted(records: Sequence[dict], weights: Sequence, seed: int) -> List[dict]:
+    """Records of a weighted source repeated: weight 2.5 = every record twice, half of them a third
+    time (a seeded draw); weight 0 drops the source. The first matching prefix wins."""
+    if not weights:
+        return list(records)
+    rng = random.Random(seed)
+    out: List[dict] = []
+    for r in records:
+        w = next((w for prefix, w in weights if r["source"].startswith(prefix)), 1.0)
+        out.extend([r] * (int(w) + (1 if rng.random() < w - int(w) else 0)))
+    return out
+
+
 class Batches:
     """Encoded inputs, served as padded torch batches of similar length."""
 
-    def __init__(self, tokenizer, task: str, records: Sequence[dict], max_len: int):
+    def __init__(self, tokenizer, task: str, records: Sequence[dict], max_len: int, input_format: str = "raw"):
+        from sdk.dialogue import model_inputs
+
         texts, contexts, self.labels = record_inputs(task, records)
+        texts, contexts = model_inputs(texts, contexts, input_format)
         encoded = encode(tokenizer, texts, contexts, max_len)
         self.ids, self.type_ids = encoded.ids, encoded.type_ids
         self.truncated = sum(1 for n in encoded.notes if n)
@@ -267,10 +280,15 @@ def train(settings: TrainSettings, log=print) -> dict:
         train_records = kept
     if settings.train_limit:
         train_records = train_records[:settings.train_limit]
+    if settings.source_weights:
+        n = len(train_records)
+        train_records = weighted(train_records, settings.source_weights, settings.seed)
+        log(f"source weights {dict(settings.source_weights)}: {n} training records -> {len(train_records)}")
     dev_records = load_records(settings.task, "dev", settings)
     tokenizer = load_tokenizer(settings.base_model)
-    train_set = Batches(tokenizer, settings.task, train_records, settings.max_len)
-    dev_set = Batches(tokenizer, settings.task, dev_records, settings.max_len)
+    train_set = Batches(tokenizer, settings.task, train_records, settings.max_len, settings.input_format)
+    dev_set = Batches(tokenizer, settings.task, dev_records, settings.max_len, settings.input_format)
+    dev_index = dev_groups(dev_records)
     log(f"{settings.task}: {len(train_set)} train / {len(dev_set)} dev records "
         f"({train_set.truncated} train inputs truncated to max_len={settings.max_len}); device={device}")
 
@@ -330,11 +348,15 @@ def train(settings: TrainSettings, log=print) -> dict:
         nonlocal best_state, last_eval_seconds
         t0 = time.monotonic()
         pred = predict_logits(model, dev_set, settings.eval_batch_size, device).argmax(-1)
-        f1 = macro_f1(dev_set.labels, pred, len(labels))
+        # checkpoints are chosen on the mean of written and real dev macro-F1 (training.selection)
+        parts = {k: macro_f1(dev_set.labels[idx], pred[idx], len(labels)) for k, idx in dev_index.items()}
+        f1 = float(np.mean(list(parts.values())))
         accuracy = float((pred == dev_set.labels).mean())
         last_eval_seconds = time.monotonic() - t0
         entry = {"step": step, "epoch": round(step / steps_per_epoch, 3), "dev_macro_f1": round(f1, 4),
                  "dev_accuracy": round(accuracy, 4), "minutes": round((time.monotonic() - started) / 60, 2)}
+        if len(parts) > 1:
+            entry["dev_macro_f1_parts"] = {k: round(v, 4) for k, v in parts.items()}
         history.append(entry)
         if f1 > best["dev_macro_f1"]:
             best.update(dev_macro_f1=f1, dev_accuracy=accuracy, step=step, epoch=entry["epoch"])
@@ -449,7 +471,21 @@ def parse_args(argv=None) -> TrainSettings:
     ap.add_argument("--teacher", type=Path, help="fine-tuned model directory of the same task to distil from")
     ap.add_argument("--distill-alpha", type=float, default=0.5, help="weight of the teacher's soft labels (0..1)")
     ap.add_argument("--temperature", type=float, default=2.0, help="softmax temperature for distillation")
+    ap.add_argument("--input-format", default="dialogue/1", choices=("dialogue/1", "raw"),
+                    help="model input: role-marked dialogue + normalised text (default), or raw text")
+    ap.add_argument("--source-weight", action="append", default=[], metavar="PREFIX=W",
+                    help="repeat training records whose source starts with PREFIX W times, e.g. real:jddc2019=3")
     args = vars(ap.parse_args(argv))
+    weights = []
+    for item in args.pop("source_weight"):
+        prefix, sep, w = item.partition("=")
+        try:
+            weights.append((prefix, float(w)))
+        except ValueError:
+            ap.error(f"--source-weight {item!r}: expected PREFIX=WEIGHT, e.g. real:jddc2019=3")
+        if not sep:
+            ap.error(f"--source-weight {item!r}: expected PREFIX=WEIGHT, e.g. real:jddc2019=3")
+    args["source_weights"] = tuple(weights)
     args["exclude_sources"] = tuple(s.strip() for s in args["exclude_sources"].split(",") if s.strip())
     return TrainSettings(**args)
 

@@ -79,12 +79,8 @@ def check_record(rec: dict, task: str) -> List[str]:
     text_field = schema.TEXT_FIELD[task]
     if text_field in rec and not _is_text(rec[text_field]):
         msgs.append(f"{text_field} is empty or not a string ({rec[text_field]!r}), expected non-empty text")
-    if task == "compliance" and "context" in rec:
-        ctx = rec["context"]
-        if isinstance(ctx, str) and ctx.strip() == "":
-            msgs.append("context is an empty string, expected null when there is no context")
-        elif ctx is not None and not isinstance(ctx, str):
-            msgs.append(f"context is {type(ctx).__name__}, expected a string or null")
+    if "context" in rec:
+        msgs.extend(_context_problems(rec["context"]))
 
     labels = schema.LABELS[task]
     if "label" in rec and rec["label"] not in labels:
@@ -106,7 +102,7 @@ def check_record(rec: dict, task: str) -> List[str]:
         msgs.append(f"unknown license {rec['license']!r}, expected one of {', '.join(schema.LICENSES)}")
 
     if kind in ("handwritten", "augmented"):
-        for f in schema.OPTIONAL_FIELDS:
+        for f in schema.WRITTEN_FIELDS if task == "compliance" else ("group", "domain"):
             if f not in rec:
                 msgs.append(f"missing field {f!r}, required for {kind} records")
     if "group" in rec and not _is_text(rec["group"]):
@@ -114,6 +110,31 @@ def check_record(rec: dict, task: str) -> List[str]:
     if "domain" in rec and rec["domain"] not in schema.DOMAINS:
         msgs.append(f"unknown domain {rec['domain']!r}, expected one of {', '.join(schema.DOMAINS)}")
     return msgs
+
+
+def _context_problems(ctx) -> List[str]:
+    """A context is null, a non-empty string, or a non-empty list of {"role", "text"} turns."""
+    if ctx is None:
+        return []
+    if isinstance(ctx, str):
+        return ["context is an empty string, expected null when there is no context"] if not ctx.strip() else []
+    if not isinstance(ctx, list):
+        return [f"context is {type(ctx).__name__}, expected a string, a list of turns or null"]
+    if not ctx:
+        return ["context is an empty list, expected null when there is no context"]
+    msgs = []
+    for i, turn in enumerate(ctx):
+        if not isinstance(turn, dict) or set(turn) - {"role", "text"}:
+            msgs.append(f"context turn {i} is {turn!r:.60}, expected an object with only 'role' and 'text'")
+        elif turn.get("role") not in schema.TURN_ROLES:
+            msgs.append(f"context turn {i} role {turn.get('role')!r}, expected one of {', '.join(schema.TURN_ROLES)}")
+        elif not _is_text(turn.get("text")):
+            msgs.append(f"context turn {i} text {turn.get('text')!r:.60} is empty or not a string, expected text")
+    return msgs
+
+
+def _context_key(ctx) -> str:
+    return ctx if isinstance(ctx, str) else json.dumps(ctx, ensure_ascii=False, sort_keys=True) if ctx else ""
 
 
 def _task_of_record(rec: dict) -> Optional[str]:
@@ -181,7 +202,7 @@ def validate_files(paths: Sequence[Path]) -> Tuple[List[Problem], Dict[Path, Lis
                     first_seen[rid] = here
             text = rec.get(schema.TEXT_FIELD[task])
             if isinstance(text, str) and rec.get("label") in schema.LABELS[task]:
-                key = (task, rec.get("context") or "", text.strip())
+                key = (task, _context_key(rec.get("context")), text.strip())
                 prev = inputs.get(key)
                 if prev and prev[0] != rec["label"]:
                     bad(f"same input as {prev[1]} but label {rec['label']!r} there {prev[0]!r}, "

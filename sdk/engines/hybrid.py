@@ -6,36 +6,54 @@ combination can be measured against each engine alone on the same dev set
 that measured best on dev. Results say ``engine="onnx"`` when the model's label
 stands and ``engine="rules"`` when a rule overrode it.
 """
+
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Protocol, Sequence, Tuple
 
-from ..results import CheckResult, EmotionResult, Finding
-from .base import CheckInput, Engine
+from ..calibration import ReviewPolicy
+from ..context import Context
+from ..result_builder import merge_warnings, order_findings
+from ..results import BY_MODEL, BY_RULE_OVERRIDE, EmotionResult, Finding
+from .base import CheckInput, Engine, Verdict
 
 
-def _model_label(model: CheckResult, rules: CheckResult) -> bool:
+class Scored(Protocol):
+    """What a policy reads of each engine's verdict (a Verdict, or a finished CheckResult)."""
+
+    label: str
+    scores: Dict[str, float]
+    findings: List[Finding]
+    warnings: List[str]
+
+
+def _model_label(model: Scored, rules: Scored) -> bool:
     return False
 
 
-def _forbidden_high(model: CheckResult, rules: CheckResult) -> bool:
+def _forbidden_high(model: Scored, rules: Scored) -> bool:
     """A high-severity forbidden-wording hit (e.g. "这不归我管") is a fault whatever the model says."""
-    return rules.label == "non_compliant" and model.label != "non_compliant" and any(
-        f.label == "non_compliant" and f.severity == "high" and f.start is not None for f in rules.findings)
+    return (
+        rules.label == "non_compliant"
+        and model.label != "non_compliant"
+        and any(f.label == "non_compliant" and f.severity == "high" and f.start is not None for f in rules.findings)
+    )
 
 
-def _forbidden_any(model: CheckResult, rules: CheckResult) -> bool:
+def _forbidden_any(model: Scored, rules: Scored) -> bool:
     return rules.label == "non_compliant" and model.label != "non_compliant"
 
 
-def _unsure(threshold: float) -> Callable[[CheckResult, CheckResult], bool]:
+def _unsure(threshold: float) -> Callable[[Scored, Scored], bool]:
     """The rules' verdict wins where the rules found a fault and the model is not confident."""
-    def override(model: CheckResult, rules: CheckResult) -> bool:
+
+    def override(model: Scored, rules: Scored) -> bool:
         return rules.label != "standard" and model.scores[model.label] < threshold
+
     return override
 
 
-def _forbidden_high_or_unsure(threshold: float) -> Callable[[CheckResult, CheckResult], bool]:
+def _forbidden_high_or_unsure(threshold: float) -> Callable[[Scored, Scored], bool]:
     unsure = _unsure(threshold)
     return lambda model, rules: _forbidden_high(model, rules) or unsure(model, rules)
 
@@ -43,24 +61,27 @@ def _forbidden_high_or_unsure(threshold: float) -> Callable[[CheckResult, CheckR
 Decision = Tuple[str, Dict[str, float], str]  # label, scores, deciding engine ("onnx" or "rules")
 
 
-def _overriding(should_override: Callable[[CheckResult, CheckResult], bool]):
-    def decide(model: CheckResult, rules: CheckResult) -> Decision:
+def _overriding(should_override: Callable[[Scored, Scored], bool]) -> Callable[[Scored, Scored], Decision]:
+    def decide(model: Scored, rules: Scored) -> Decision:
         if should_override(model, rules):
             return rules.label, dict(rules.scores), "rules"
         return model.label, dict(model.scores), "onnx"
+
     return decide
 
 
-def _blend(weight: float):
+def _blend(weight: float) -> Callable[[Scored, Scored], Decision]:
     """Weighted mean of the two score vectors; the engine whose label wins is named."""
-    def decide(model: CheckResult, rules: CheckResult) -> Decision:
+
+    def decide(model: Scored, rules: Scored) -> Decision:
         scores = {k: weight * model.scores[k] + (1 - weight) * rules.scores.get(k, 0.0) for k in model.scores}
-        label = max(scores, key=scores.get)
+        label = max(scores, key=lambda k: scores[k])
         return label, scores, "onnx" if label == model.label else "rules"
+
     return decide
 
 
-POLICIES: Dict[str, Callable[[CheckResult, CheckResult], Decision]] = {
+POLICIES: Dict[str, Callable[[Scored, Scored], Decision]] = {
     "model": _overriding(_model_label),
     "forbidden_high": _overriding(_forbidden_high),
     "forbidden_any": _overriding(_forbidden_any),
@@ -88,45 +109,68 @@ class HybridEngine(Engine):
 
     name = "onnx"
 
-    def __init__(self, onnx: Engine, rules: Engine, policy: Optional[str] = None):
+    def __init__(
+        self, onnx: Engine, rules: Engine, policy: Optional[str] = None, review_threshold: Optional[float] = None
+    ):
+        manifest = getattr(getattr(onnx, "manifest", None), "data", None) or {}
         if policy is None:
             # The policy measured best on dev for this model travels in its manifest (training.evaluate).
-            manifest = getattr(getattr(onnx, "manifest", None), "data", None) or {}
             policy = manifest.get("combine_policy", DEFAULT_POLICY)
+        # Temperatures fitted on dev and the review threshold (training.calibrate), from the manifest.
+        self.review = ReviewPolicy.from_manifest(manifest, review_threshold)
         if policy not in POLICIES:
             raise ValueError(f"policy must be one of {', '.join(POLICIES)}, got {policy!r}")
         self.onnx, self.rules, self.policy = onnx, rules, policy
         self._decide = POLICIES[policy]
 
-    def check_batch(self, items: Sequence[CheckInput]) -> List[CheckResult]:
+    def verdict_batch(self, items: Sequence[CheckInput]) -> List[Verdict]:
         if not items:
             return []
-        return [self.combine(m, r) for m, r in zip(self.onnx.check_batch(items), self.rules.check_batch(items))]
+        return [self.combine(m, r) for m, r in zip(self.onnx.verdict_batch(items), self.rules.verdict_batch(items))]
 
-    def combine(self, model: CheckResult, rules: CheckResult) -> CheckResult:
+    def combine(self, model: Scored, rules: Scored) -> Verdict:
         label, scores, engine = self._decide(model, rules)
+        scores = self.review.calibrate("compliance", scores)
         # The model's own finding only where its label stands; the rules' findings always explain.
-        findings = rules.findings + [f for f in model.findings if f.label == label]
-        return CheckResult(label=label, scores=scores, engine=engine, findings=_order(findings, label),
-                           utterance=model.utterance, context=model.context,
-                           warnings=_merge(model.warnings, rules.warnings))
+        findings = list(rules.findings) + [f for f in model.findings if f.label == label]
+        return Verdict(
+            label=label,
+            scores=scores,
+            engine=engine,
+            findings=order_findings(findings, label),
+            warnings=merge_warnings(model.warnings, rules.warnings),
+            by=BY_MODEL if engine == "onnx" else BY_RULE_OVERRIDE,
+            policy=self.policy,
+            review=tuple(self.review.reasons("compliance", scores, model.label, rules.label)),
+        )
 
     def emotion_batch(self, texts: Sequence[str]) -> List[EmotionResult]:
         if not texts:
             return []
-        out = []
-        for model, rules in zip(self.onnx.emotion_batch(texts), self.rules.emotion_batch(texts)):
-            # Cues that agree with the model's label explain it; contrary cues would only confuse.
-            cues = [c for c in rules.cues if c.label == model.label]
-            out.append(EmotionResult(label=model.label, scores=dict(model.scores), engine=model.engine,
-                                     cues=cues, warnings=_merge(model.warnings, rules.warnings)))
-        return out
+        return [
+            self._combine_emotion(m, r) for m, r in zip(self.onnx.emotion_batch(texts), self.rules.emotion_batch(texts))
+        ]
 
+    def context_emotions(self, contexts: Sequence[Context]) -> List[EmotionResult]:
+        if not contexts:
+            return []
+        return [
+            self._combine_emotion(m, r)
+            for m, r in zip(self.onnx.context_emotions(contexts), self.rules.context_emotions(contexts))
+        ]
 
-def _order(findings: List[Finding], label: str) -> List[Finding]:
-    """Findings that support the decided label first (stable otherwise)."""
-    return sorted(findings, key=lambda f: f.label != label)
-
-
-def _merge(a: List[str], b: List[str]) -> List[str]:
-    return list(dict.fromkeys(list(a) + list(b)))
+    def _combine_emotion(self, model: EmotionResult, rules: EmotionResult) -> EmotionResult:
+        # Cues that agree with the model's label explain it; contrary cues would only confuse.
+        cues = [c for c in rules.cues if c.label == model.label]
+        scores = self.review.calibrate("emotion", model.scores)
+        # The rules disagree only where their cues point elsewhere (no cue: they have no opinion).
+        reasons = self.review.reasons("emotion", scores, model.label, rules.label if rules.cues else None)
+        return EmotionResult(
+            label=model.label,
+            scores=scores,
+            engine=model.engine,
+            cues=cues,
+            warnings=merge_warnings(model.warnings, rules.warnings),
+            needs_review=bool(reasons),
+            review_reasons=reasons,
+        )

@@ -19,17 +19,15 @@ from __future__ import annotations
 
 import os
 import re
-from functools import lru_cache
-from typing import Dict, FrozenSet, List, Optional, Sequence, Tuple
+from typing import Any, Dict, FrozenSet, Iterable, Iterator, List, Optional, Sequence, Set, Tuple, Union
 
-from ..labels import COMPLIANCE_LABELS, COMPLIANCE_PRIORITY, EMOTION_LABELS
-from ..normalize import normalize, strip_events, to_simplified_halfwidth
-from ..results import CheckResult, EmotionResult, Finding
-from .base import CheckInput, Engine
-
-_LEXICON_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "lexicons")
-_SEVERITY_CONFIDENCE = {"high": 0.94, "medium": 0.86, "low": 0.72}
-_STANDARD_CONFIDENCE = 0.86
+from ..context import Context, ContextInput, parse_context
+from ..labels import EMOTION_LABELS
+from ..normalize import Normalized, normalize
+from ..result_builder import rule_scores
+from ..results import BY_RULES, CheckResult, EmotionResult, Finding
+from ..rulebook import CompiledCue, CompiledRule, EmotionLexicon, Rulebook, load_rulebook
+from .base import CheckInput, Engine, Verdict
 
 
 class RulesEngine(Engine):
@@ -37,8 +35,7 @@ class RulesEngine(Engine):
 
     name = "rules"
 
-    def __init__(self, rulebook=None):
-        from ..rulebook import Rulebook, load_rulebook
+    def __init__(self, rulebook: Union[Rulebook, str, "os.PathLike[str]", Sequence[Any], None] = None) -> None:
 
         if rulebook is None or isinstance(rulebook, (str, os.PathLike, list, tuple)):
             rulebook = load_rulebook(rulebook)
@@ -47,9 +44,12 @@ class RulesEngine(Engine):
         self.rulebook = rulebook
         self._forbidden = tuple(r for r in rulebook.rules if r.kind == "forbidden")
         self._required = tuple(r for r in rulebook.rules if r.kind == "required")
-        _emotion_lexicon()  # load the cue lists now, not on the first call
-        self._cue_cache: Dict[str, FrozenSet[str]] = {}
-        self._advisory = frozenset(r.id for r in rulebook.rules if r.advisory) | {"greeting.company_name"}
+        if rulebook.emotion is None:
+            raise ValueError("the rulebook has no 'emotion' section; the rules engine needs its cue lists")
+        self._emotion_finder = _emotion_finder(rulebook.emotion)  # built now, not on the first call
+        self._emotion_cache: Dict[str, EmotionResult] = {}
+        self._cue_cache: Dict[Tuple[str, str], FrozenSet[str]] = {}
+        self._advisory = frozenset(r.id for r in rulebook.rules if r.advisory)
         # One Aho–Corasick pass finds which rules can match at all (their anchors).
         anchors: Dict[str, List[int]] = {}
         # key of branch b of forbidden rule i: i * _BRANCH_SLOTS + b
@@ -74,17 +74,31 @@ class RulesEngine(Engine):
         self._cue_always = _always_branches(rulebook.cues)
 
     # ------------------------------------------------------------------ API
-    def check_batch(self, items: Sequence[CheckInput]) -> List[CheckResult]:
-        return [self.check_one(item.utterance, item.context) for item in items]
+    def verdict_batch(self, items: Sequence[CheckInput]) -> List[Verdict]:
+        return [self.verdict(item.utterance, item.parsed) for item in items]
 
     def emotion_batch(self, texts: Sequence[str]) -> List[EmotionResult]:
         return [self.emotion_one(t) for t in texts]
 
+    def context_emotions(self, contexts: Sequence[Context]) -> List[EmotionResult]:
+        # Cached by the words themselves, so a repeated customer turn is not even normalised again;
+        # results may be shared (the result builder copies each one it hands out).
+        out = []
+        for c in contexts:
+            cached = self._emotion_cache.get(c.words)
+            out.append(cached if cached is not None else self._emotion_of(c.words_normalized or normalize(c.words)))
+        return out
+
+    def check_one(self, utterance: str, context: ContextInput = None) -> CheckResult:
+        """The finished result for one utterance (a convenience over ``check_batch``)."""
+        return self.check_batch([CheckInput(utterance, context)])[0]
+
     # -------------------------------------------------------------- checks
-    def check_one(self, utterance: str, context: Optional[str] = None) -> CheckResult:
+    def verdict(self, utterance: str, context: Optional[Context] = None) -> Verdict:
+        """The rules' verdict on one utterance (already validated) after a parsed context."""
         norm = normalize(utterance)
         text = norm.text
-        cues = self.context_cues(context) if context else frozenset()
+        cues = self.context_cues(context) if context is not None else frozenset()
         findings: List[Finding] = []
         company = self.rulebook.company_name or "XX"
 
@@ -102,8 +116,8 @@ class RulesEngine(Engine):
             start, end = norm.span(*hit)
             findings.append(Finding(
                 rule_id=rule.id, label=_finding_label(rule), start=start, end=end, text=utterance[start:end],
-                source="rules", message=rule.message, severity=rule.severity,
-                suggestion=_fill(rule.suggestion, company),
+                source="rules", message=_fill(rule.message, company) or "", severity=rule.severity,
+                suggestion=_fill(rule.suggestion, company), binding=rule.binding,
             ))
 
         for j, rule in enumerate(self._required):
@@ -118,43 +132,37 @@ class RulesEngine(Engine):
                     continue
             if rule.unless is not None and rule.unless.search(text):
                 continue
-            if self._has_required(rule.requires, text):
+            if rule.requires is not None and self._has_required(rule.requires, text):
                 continue
             findings.append(Finding(
                 rule_id=rule.id, label=_finding_label(rule), start=None, end=None, text=None, source="rules",
-                message=rule.message, severity=rule.severity, suggestion=_fill(rule.suggestion, company),
+                message=_fill(rule.message, company) or "", severity=rule.severity,
+                suggestion=_fill(rule.suggestion, company),
+                binding=rule.binding,
             ))
 
-        if self.rulebook.company_name and "greeting" in cues and company not in text:
-            findings.append(Finding(
-                rule_id="greeting.company_name", label="standard", start=None, end=None, text=None,
-                source="rules", message=f"开头语应报出公司名称“{company}”", severity="low",
-                suggestion=f"您好，{company}，我是客服人员XXX，很高兴为您服务，请问有什么可以帮您？",
-            ))
-        label, scores = _decide([f for f in findings if f.rule_id not in self._advisory])
-        emotion = None
-        if context:
-            _, words = strip_events(context)
-            if words.strip():
-                emotion = self.emotion_one(words)
-        return CheckResult(label=label, scores=scores, engine=self.name, findings=findings,
-                           emotion=emotion, utterance=utterance, context=context)
+        label, scores = rule_scores([f for f in findings if f.rule_id not in self._advisory])
+        return Verdict(label=label, scores=scores, engine=self.name, findings=findings, by=BY_RULES)
 
-    def context_cues(self, context: str) -> FrozenSet[str]:
-        """Ids of the rulebook cues present in a context string."""
+    def context_cues(self, context: ContextInput) -> FrozenSet[str]:
+        """Ids of the rulebook cues present in a context (a string, turns or a parsed Context)."""
+        parsed = parse_context(context)
+        if parsed is None:
+            return frozenset()
         # Contexts repeat a lot (one customer turn, several candidate replies;
         # the same event strings), so cue detection is cached per engine.
-        cues = self._cue_cache.get(context)
+        key = (parsed.events, parsed.words)
+        cues = self._cue_cache.get(key)
         if cues is None:
             if len(self._cue_cache) >= _CUE_CACHE_SIZE:
                 self._cue_cache.clear()
-            cues = self._cue_cache[context] = self._detect_cues(context)
+            cues = self._cue_cache[key] = self._detect_cues(parsed)
         return cues
 
-    def _detect_cues(self, context: str) -> FrozenSet[str]:
-        events, words = strip_events(context)
-        events_n = to_simplified_halfwidth(events)
-        words_n = normalize(words).text if words.strip() else ""
+    def _detect_cues(self, context: Context) -> FrozenSet[str]:
+        events_n = context.events_normalized
+        words_norm = context.words_normalized
+        words_n = words_norm.text if words_norm is not None else ""
         both = events_n + "|" + words_n
         candidates = _candidates(self._cue_anchors.present(both), self._cue_always)
         active = []
@@ -170,7 +178,7 @@ class RulesEngine(Engine):
                 active.append(cue.id)
         return frozenset(active)
 
-    def _first_valid_hit(self, rule, text: str, branch_ids) -> Optional[Tuple[int, int]]:
+    def _first_valid_hit(self, rule: CompiledRule, text: str, branch_ids: Iterable[int]) -> Optional[Tuple[int, int]]:
         """Earliest match of the rule's candidate alternatives that passes its local exceptions."""
         best = None
         for b in branch_ids:
@@ -188,7 +196,7 @@ class RulesEngine(Engine):
                 break
         return best
 
-    def _has_required(self, requires, text: str) -> bool:
+    def _has_required(self, requires: "re.Pattern[str]", text: str) -> bool:
         negation = self.rulebook.negation
         for m in requires.finditer(text):
             s = m.start()
@@ -199,10 +207,24 @@ class RulesEngine(Engine):
 
     # ------------------------------------------------------------- emotion
     def emotion_one(self, text: str) -> EmotionResult:
-        cached = _emotion_cached(text)
-        # a fresh object per call: results are mutable (the Checker adds warnings)
-        return EmotionResult(label=cached.label, scores=dict(cached.scores), engine=cached.engine,
-                             cues=list(cached.cues), warnings=[])
+        return _fresh(self._emotion_of(normalize(text)))
+
+    def _emotion_of(self, norm: Normalized) -> EmotionResult:
+        # Customer turns repeat (a batch of candidate replies to one turn), so each text's emotion is
+        # computed once and kept; callers get a fresh copy.
+        result = self._emotion_cache.get(norm.original)
+        if result is None:
+            if len(self._emotion_cache) >= _EMOTION_CACHE_SIZE:
+                self._emotion_cache.clear()
+            assert self.rulebook.emotion is not None
+            result = self._emotion_cache[norm.original] = _emotion(self.rulebook.emotion, self._emotion_finder, norm)
+        return result
+
+
+def _fresh(cached: EmotionResult) -> EmotionResult:
+    # a fresh object per call: results are mutable (the Checker adds warnings)
+    return EmotionResult(label=cached.label, scores=dict(cached.scores), engine=cached.engine,
+                         cues=list(cached.cues), warnings=[])
 
 
 _BRANCH_SLOTS = 1000  # forbidden-rule branch keys: rule index * _BRANCH_SLOTS + branch index
@@ -227,8 +249,8 @@ class _AnchorIndex:
         automaton.make_automaton()
         self._automaton = automaton
 
-    def present(self, text: str) -> set:
-        found: set = set()
+    def present(self, text: str) -> Set[int]:
+        found: Set[int] = set()
         if self._automaton is not None:
             for _, keys in self._automaton.iter(text):
                 found.update(keys)
@@ -239,13 +261,13 @@ class _AnchorIndex:
         return found
 
 
-def _finding_label(rule) -> str:
+def _finding_label(rule: CompiledRule) -> str:
     # Advisory findings explain but never decide: they carry "standard" so that
     # any consumer taking the highest-priority finding label gets the same answer.
     return "standard" if rule.advisory else rule.label
 
 
-def _always_branches(items) -> Dict[int, List[int]]:
+def _always_branches(items: Sequence[Union[CompiledRule, CompiledCue]]) -> Dict[int, List[int]]:
     """{item index: [branch indices that have no anchors]}."""
     out: Dict[int, List[int]] = {}
     for i, item in enumerate(items):
@@ -255,7 +277,7 @@ def _always_branches(items) -> Dict[int, List[int]]:
     return out
 
 
-def _candidates(present: set, always: Dict[int, List[int]]) -> Dict[int, List[int]]:
+def _candidates(present: Set[int], always: Dict[int, List[int]]) -> Dict[int, List[int]]:
     """{item index: [branch indices worth running]} from the anchor keys found."""
     out: Dict[int, List[int]] = {i: list(bs) for i, bs in always.items()}
     for key in present:
@@ -273,86 +295,29 @@ def _fill(template: Optional[str], company: str) -> Optional[str]:
 _CUE_CACHE_SIZE = 4096
 
 
-def _decide(deciding: List[Finding]) -> Tuple[str, Dict[str, float]]:
-    """Priority label and calibrated-ish scores from the label-deciding findings."""
-    weights = {label: 1.0 for label in COMPLIANCE_LABELS}
-    if not deciding:
-        label, confidence = "standard", _STANDARD_CONFIDENCE
-    else:
-        best = max(deciding, key=lambda f: (COMPLIANCE_PRIORITY[f.label], _SEVERITY_CONFIDENCE[f.severity]))
-        label = best.label
-        same = [f for f in deciding if f.label == label]
-        confidence = _SEVERITY_CONFIDENCE[best.severity]
-        confidence = min(0.97, confidence + 0.02 * (len(same) - 1))
-        for f in deciding:
-            if f.label != label:
-                weights[f.label] += 2.0
-    rest = 1.0 - confidence
-    others = [lab for lab in COMPLIANCE_LABELS if lab != label]
-    total = sum(weights[lab] for lab in others)
-    scores = {lab: (confidence if lab == label else rest * weights[lab] / total) for lab in COMPLIANCE_LABELS}
-    return label, scores
-
-
 # ---------------------------------------------------------------------------
-# Emotion by cue phrases
+# Emotion by cue phrases (the lists and weights are the rulebook's `emotion:` section)
 # ---------------------------------------------------------------------------
-_EMOTION_FILES = {
-    "angry": ("emotion_angry.txt", "profanity_zh.txt"),
-    "dissatisfied": ("emotion_dissatisfied.txt",),
-    "anxious": ("emotion_anxious.txt",),
-    "satisfied": ("emotion_satisfied.txt",),
-}
-# A negator right before a cue flips or cancels it ("不满意", "不着急").
-_NEGATOR_RE = re.compile(r"(不|没|没有|别|不用|不要|无需|并不|不太|不是很)$")
-_FLIP = {"satisfied": "dissatisfied", "anxious": None, "angry": None, "dissatisfied": None}
-_NEUTRAL_BASE = 1.0
+_EMOTION_CACHE_SIZE = 4096
+Finder = Tuple[str, Any]
 
 
-@lru_cache(maxsize=4096)
-def _emotion_cached(text: str) -> EmotionResult:
-    # Contexts repeat within a batch (and the Checker asks again for the same
-    # customer words), so the emotion of a text is computed once.
-    return _emotion(_emotion_lexicon(), normalize(text))
-
-
-def _read_lexicon(name: str) -> List[Tuple[str, float]]:
-    out = []
-    with open(os.path.join(_LEXICON_DIR, name), encoding="utf-8") as fh:
-        for line in fh:
-            line = line.strip()
-            if not line or line.startswith("#"):
-                continue
-            word, _, weight = line.partition("\t")
-            out.append((to_simplified_halfwidth(word.strip()), float(weight) if weight else 1.0))
-    return out
-
-
-@lru_cache(maxsize=1)
-def _emotion_lexicon():
-    """(automaton or regex, {cue: [(label, weight)]})."""
-    table: Dict[str, List[Tuple[str, float]]] = {}
-    for label, files in _EMOTION_FILES.items():
-        for name in files:
-            for word, weight in _read_lexicon(name):
-                if name.startswith("profanity"):
-                    weight = 2.5  # swearing at the agent is the clearest sign of anger
-                table.setdefault(word, []).append((label, weight))
+def _emotion_finder(lexicon: EmotionLexicon) -> Finder:
+    """An Aho–Corasick automaton over every cue (or, without pyahocorasick, one regex)."""
     try:
         import ahocorasick
 
         automaton = ahocorasick.Automaton()
-        for word in table:
+        for word in lexicon.table:
             automaton.add_word(word, word)
         automaton.make_automaton()
-        finder = ("ac", automaton)
+        return ("ac", automaton)
     except ImportError:  # the pure-regex path gives the same matches, only slower
-        words = sorted(table, key=len, reverse=True)
-        finder = ("re", re.compile("|".join(re.escape(w) for w in words)))
-    return finder, table
+        words = sorted(lexicon.table, key=len, reverse=True)
+        return ("re", re.compile("|".join(re.escape(w) for w in words)))
 
 
-def _emotion_hits(finder, text: str):
+def _emotion_hits(finder: Finder, text: str) -> Iterator[Tuple[int, int, str]]:
     kind, obj = finder
     if kind == "ac":
         for end, word in obj.iter(text):
@@ -362,11 +327,11 @@ def _emotion_hits(finder, text: str):
             yield m.start(), m.end(), m.group()
 
 
-def _emotion(lexicon, norm) -> EmotionResult:
-    finder, table = lexicon
+def _emotion(lexicon: EmotionLexicon, finder: Finder, norm: Normalized) -> EmotionResult:
+    table = lexicon.table
     text = norm.text
     raw = {label: 0.0 for label in EMOTION_LABELS}
-    raw["neutral"] = _NEUTRAL_BASE
+    raw["neutral"] = lexicon.neutral_base
     cues: List[Finding] = []
     taken: List[Tuple[int, int]] = []
     # longest cues first, so "不满意" is not also counted as "满意"
@@ -375,13 +340,14 @@ def _emotion(lexicon, norm) -> EmotionResult:
         if any(s < te and ts < e for ts, te in taken):
             continue
         taken.append((s, e))
-        negated = _NEGATOR_RE.search(text, max(0, s - 4), s) is not None
+        negated = lexicon.negators is not None and lexicon.negators.search(text, max(0, s - 4), s) is not None
         for label, weight in table[word]:
             target = label
             if negated:
-                target = _FLIP[label]
-                if target is None:
+                flipped = lexicon.negated.get(label)
+                if flipped is None:
                     continue
+                target = flipped
             raw[target] += weight
             start, end = norm.span(s, e)
             cues.append(Finding(rule_id=f"emotion.{target}", label=target, start=start, end=end,
@@ -389,11 +355,11 @@ def _emotion(lexicon, norm) -> EmotionResult:
                                 message=f"情绪线索：{word}", severity="low"))
     bangs = text.count("!")
     if bangs and (raw["angry"] or raw["dissatisfied"]):
-        boost = 0.5 * min(bangs, 3)
+        boost = lexicon.exclamation_boost * min(bangs, 3)
         raw["angry" if raw["angry"] >= raw["dissatisfied"] else "dissatisfied"] += boost
     if raw["angry"] and raw["dissatisfied"]:
         # anger subsumes complaint words in the same utterance
-        raw["angry"] += 0.5 * raw["dissatisfied"]
+        raw["angry"] += lexicon.anger_absorbs * raw["dissatisfied"]
     total = sum(raw.values())
     # sharpen: the strongest cue should dominate but keep some mass elsewhere
     sharp = {k: (v / total) ** 2 for k, v in raw.items()}

@@ -1,0 +1,1 @@
+"""Whole conversations: ``sdk.audit`` (call model, call-level checks, score card, readers, report)."""
