@@ -101,6 +101,12 @@ def test_clean_document_keeps_roles_drops_blocked_and_repeated_boilerplate():
     assert stats["dropped_lines"] == 1 + 2
 
 
+def test_record_texts_include_real_conversation_context_turns():
+    record = {"context": [{"role": "customer", "text": "我的快递到哪了"}, {"role": "agent", "text": "亲，马上帮您查"}],
+              "utterance": "您好，已经在派送中了"}
+    assert corpus._record_texts(record) == ["您好，已经在派送中了", "我的快递到哪了", "亲，马上帮您查"]
+
+
 def test_every_source_has_a_known_kind_and_a_licence_tag():
     names = [s.name for s in corpus.SOURCES]
     assert len(names) == len(set(names))

@@ -20,7 +20,8 @@ budget (for carrying to a GPU machine).
 
 Test (and dev) files of labelled sets are never read, and every line that also occurs in one of
 them, in the project's ``data/splits/*_{dev,test}.jsonl`` or in the blind set ``data/heldout/``, is
-dropped, so MLM pretraining cannot leak evaluation text even through a second copy in another dataset.
+dropped (likewise the real labelled turns of ``data/real_conv/*_{dev,blind}.jsonl`` and their contexts), so MLM
+pretraining cannot leak evaluation text even through a second copy in another dataset.
 """
 from __future__ import annotations
 
@@ -52,6 +53,7 @@ DEFAULT_SHARED = REPO_ROOT.parent / "shared" / "data"
 DEFAULT_OUT = REPO_ROOT / "data" / "corpus"
 SPLITS_DIR = REPO_ROOT / "data" / "splits"
 BLIND_DIR = REPO_ROOT / "data" / "heldout"
+REAL_CONV_DIR = REPO_ROOT / "data" / "real_conv"  # real labelled turns: their dev and blind text is blocked
 
 Turn = shards.Turn            # (segment 0|1, text)
 Document = list[Turn]         # ordered turns of one dialogue, or the sentence chunks of one text
@@ -383,7 +385,11 @@ def project_train_splits(permissive: bool) -> Callable[[Path], Iterator[Document
                     record = json.loads(raw)
                     if (record.get("license") in PERMISSIVE_LICENSES) != permissive:
                         continue
-                    doc = [(0, record["context"])] if record.get("context") else []
+                    context = record.get("context")
+                    if isinstance(context, list):  # real conversations: [{"role", "text"}, ...]
+                        doc = [(1 if turn.get("role") == "agent" else 0, turn.get("text") or "") for turn in context]
+                    else:
+                        doc = [(0, context)] if context else []
                     if isinstance(record.get("utterance"), str):
                         doc.append((1, record["utterance"]))
                     if isinstance(record.get("text"), str):
@@ -393,7 +399,12 @@ def project_train_splits(permissive: bool) -> Callable[[Path], Iterator[Document
 
 
 def _record_texts(record: dict) -> list[str]:
-    return [record[key] for key in ("context", "utterance", "text") if isinstance(record.get(key), str)]
+    """The texts of a labelled record; a real-conversation context is a list of {"role", "text"} turns."""
+    texts = [record[key] for key in ("context", "utterance", "text") if isinstance(record.get(key), str)]
+    if isinstance(record.get("context"), list):
+        texts += [turn["text"] for turn in record["context"]
+                  if isinstance(turn, dict) and isinstance(turn.get("text"), str)]
+    return texts
 
 
 @dataclass(frozen=True)
@@ -507,6 +518,7 @@ def blocked_lines(root: Path) -> set[str]:
         for record in json.loads(csds_test.read_text(encoding="utf-8")):
             blocked += [t.split(":", 1)[-1] for t in record["Dialogue"].split("[SEP][CLS]")]
     evaluation = sorted(SPLITS_DIR.glob("*_dev.jsonl")) + sorted(SPLITS_DIR.glob("*_test.jsonl"))
+    evaluation += sorted(REAL_CONV_DIR.glob("*_dev.jsonl")) + sorted(REAL_CONV_DIR.glob("*_blind.jsonl"))
     for path in evaluation + sorted(BLIND_DIR.glob("*.jsonl")):
         with path.open(encoding="utf-8") as handle:
             blocked += [t for raw in handle if raw.strip() for t in _record_texts(json.loads(raw))]
@@ -675,7 +687,8 @@ def corpus_manifest(per_source: list[dict], heldout_pct: float, blocked: set[str
         "blocked_lines": len(blocked),
         "blocked_from": [rel for rel, _ in HELD_OUT_EVAL_FILES] + [
             "stc3_customer_helpdesk/test_data_cn.json", "csds_val_test_dialogues/csds_topic_test.json",
-            "data/splits/*_dev.jsonl", "data/splits/*_test.jsonl", "data/heldout/*.jsonl (blind set)"],
+            "data/splits/*_dev.jsonl", "data/splits/*_test.jsonl", "data/heldout/*.jsonl (blind set)",
+            "data/real_conv/*_{dev,blind}.jsonl (real labelled turns and their contexts)"],
         "licence_summary": "permissive sources only" if permissive_only else
                            "mostly research-only / no licence stated: weights trained on this corpus are for research "
                            "and internal evaluation until the sources are cleared; --permissive-only builds the rest",
