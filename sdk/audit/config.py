@@ -116,7 +116,11 @@ class CheckSettings(_Strict):
 
 
 class GreetingContent(CheckSettings):
+    placeholders = ("missing",)
     patterns: Dict[Channel, List[str]]
+    # Self-identification the greeting must also carry, per channel (the company's name from the
+    # rulebook counts too); a channel not listed needs none.
+    identify: Dict[Channel, List[str]] = {}
 
 
 class GreetingTiming(CheckSettings):
@@ -141,6 +145,11 @@ class AnswerRings(CheckSettings):
 
 class HoldConsent(CheckSettings):
     request: List[str] = Field(min_length=1)
+    consent: List[str] = Field(min_length=1)
+    refusal: List[str] = []
+
+
+class TransferConsent(CheckSettings):
     consent: List[str] = Field(min_length=1)
     refusal: List[str] = []
 
@@ -243,6 +252,9 @@ class TurnRollup(CheckSettings):
     # Rule ids that presume the customer waited: rolled up only when the call shows a wait before the
     # turn (a hold/mute event, an announced wait, or the customer asking "还在吗").
     needs_wait: List[str] = []
+    # Rule ids whose apology is owed once per call (the agent's own report of a fault): rolled up only
+    # when no earlier agent turn apologised.
+    once_per_call: List[str] = []
 
     def regex_fields(self) -> Dict[str, List[str]]:
         return {}
@@ -258,6 +270,7 @@ CHECK_MODELS: Dict[str, Type[CheckSettings]] = {
     "hold.consent": HoldConsent,
     "hold.duration": HoldDuration,
     "hold.return": HoldReturn,
+    "transfer.consent": TransferConsent,
     "silence.dead_air": DeadAir,
     "silent_call.procedure": SilentCall,
     "interruption": Interruption,
