@@ -13,7 +13,7 @@ import logging
 import os
 import re
 from contextlib import asynccontextmanager
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, AsyncIterator, Dict, List, Optional, Sequence, Tuple, Union
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -56,7 +56,7 @@ ENDPOINTS = (
     "/docs",
     "/openapi.json",
 )
-ERRORS = {
+ERRORS: Dict[Union[int, str], Dict[str, Any]] = {
     422: {"model": ValidationErrorOut, "description": "bad input: the field and what was expected"},
     413: {"model": TooLargeOut, "description": "body or batch over the configured limit"},
 }
@@ -229,7 +229,7 @@ class Service:
         self.lanes.shutdown()
 
 
-def build_checker(config: ServerConfig):
+def build_checker(config: ServerConfig) -> Any:
     from ..checker import Checker
 
     kwargs: Dict[str, Any] = {
@@ -268,7 +268,7 @@ def create_app(config: Optional[ServerConfig] = None, checker: Any = None) -> Fa
     holder: Dict[str, Service] = {}
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI):
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         service = Service(config, checker if checker is not None else build_checker(config), tracker)
         holder["service"] = service
         log.info("cs-qa serving with engine=%s (pid %d)", service.checker.engine, os.getpid())

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Deque, Generic, List, Optional, Sequence, Tuple, TypeVar
+from typing import Any, Callable, Deque, Generic, List, Optional, Sequence, Set, Tuple, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -73,25 +73,29 @@ class MicroBatcher(Generic[T, R]):
     ) -> None:
         self.run_batch, self.lanes, self.max_items, self.wait_s = run_batch, lanes, max_items, wait_s
         self.coming, self.on_batch = coming, on_batch
-        self._pending: Deque[Tuple[T, asyncio.Future]] = deque()
-        self._arrived: Optional[asyncio.Event] = None
-        self._task: Optional[asyncio.Task] = None
-        self._running: set = set()  # batches in the model now (tasks)
+        self._pending: Deque[Tuple[T, "asyncio.Future[R]"]] = deque()
+        self._event: Optional[asyncio.Event] = None
+        self._task: "Optional[asyncio.Task[None]]" = None
+        self._running: "Set[asyncio.Task[None]]" = set()  # batches in the model now
         self._closed = False
+
+    @property
+    def _arrived(self) -> asyncio.Event:
+        if self._event is None:  # created inside the running loop (Python 3.9 binds it at creation)
+            self._event = asyncio.Event()
+        return self._event
 
     async def submit(self, item: T) -> R:
         if self._closed:
             raise RuntimeError("the server is shutting down")
         if self._task is None:
-            self._arrived = asyncio.Event()
             self._task = asyncio.get_running_loop().create_task(self._loop())
-        future = asyncio.get_running_loop().create_future()
+        future: "asyncio.Future[R]" = asyncio.get_running_loop().create_future()
         self._pending.append((item, future))
         self._arrived.set()
         return await future
 
     async def _loop(self) -> None:
-        assert self._arrived is not None
         while True:
             if not self._pending:
                 if self._closed:
@@ -121,7 +125,7 @@ class MicroBatcher(Generic[T, R]):
             except asyncio.TimeoutError:
                 return
 
-    async def _run(self, batch: List[Tuple[T, asyncio.Future]]) -> None:
+    async def _run(self, batch: List[Tuple[T, "asyncio.Future[R]"]]) -> None:
         self.on_batch(len(batch))
         try:
             results = await self.lanes.run_acquired(self.run_batch, [item for item, _ in batch])

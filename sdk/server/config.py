@@ -39,8 +39,9 @@ class ServerConfig:
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
             raise ValueError(f"engine must be one of {', '.join(map(repr, ENGINES))}, got {self.engine!r}")
-        if isinstance(self.rulebook, str):
-            object.__setattr__(self, "rulebook", [self.rulebook])
+        rulebook: object = self.rulebook
+        if isinstance(rulebook, str):  # one path given as a string
+            object.__setattr__(self, "rulebook", [rulebook])
         for name in ("max_body_bytes", "max_batch_items", "micro_batch_max"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:

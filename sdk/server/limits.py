@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
 
 def too_large(what: str, size: str, limit: int, setting: str) -> bytes:
     return json.dumps(
@@ -23,10 +25,10 @@ class BodyLimitMiddleware:
     with 422. The body is then handed on as read.
     """
 
-    def __init__(self, app, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app, self.max_bytes = app, max_bytes
 
-    async def __call__(self, scope, receive, send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
@@ -51,12 +53,12 @@ class BodyLimitMiddleware:
         try:
             body.decode("utf-8")
         except UnicodeDecodeError as exc:
-            message = f"the body is not UTF-8 (byte {exc.start}: {exc.reason}); JSON must be sent as UTF-8"
-            error = {"loc": ["body"], "field": "body", "type": "json_invalid", "msg": message}
+            why = f"the body is not UTF-8 (byte {exc.start}: {exc.reason}); JSON must be sent as UTF-8"
+            error = {"loc": ["body"], "field": "body", "type": "json_invalid", "msg": why}
             await self._send(send, 422, json.dumps({"detail": [error]}).encode())
             return
 
-        async def replay():
+        async def replay() -> Message:
             nonlocal sent
             if not sent:
                 sent = True
@@ -65,11 +67,11 @@ class BodyLimitMiddleware:
 
         await self.app(scope, replay, send)
 
-    async def _refuse(self, send, size: str) -> None:
+    async def _refuse(self, send: Send, size: str) -> None:
         await self._send(send, 413, too_large("the request body", size, self.max_bytes, "max_body_bytes"))
 
     @staticmethod
-    async def _send(send, status: int, body: bytes) -> None:
+    async def _send(send: Send, status: int, body: bytes) -> None:
         await send(
             {
                 "type": "http.response.start",

@@ -11,6 +11,7 @@ import time
 from typing import Iterable, Optional, Tuple
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1000)
@@ -78,7 +79,7 @@ class Metrics:
             from prometheus_client import multiprocess
 
             registry = CollectorRegistry()
-            multiprocess.MultiProcessCollector(registry)
+            multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
             return generate_latest(registry), CONTENT_TYPE_LATEST
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
@@ -106,11 +107,11 @@ class Tracker:
         self.metrics: Optional[Metrics] = None
         self.coming = 0
 
-    def arrived(self, scope) -> None:
+    def arrived(self, scope: Scope) -> None:
         scope[ARRIVED] = True
         self.coming += 1
 
-    def queued(self, scope) -> None:
+    def queued(self, scope: Scope) -> None:
         """The request reached a batcher (or needs no model): stop counting it as coming."""
         if scope.pop(ARRIVED, False):
             self.coming -= 1
@@ -119,10 +120,10 @@ class Tracker:
 class MetricsMiddleware:
     """Pure ASGI middleware: status and latency of every HTTP request (and the Tracker's count)."""
 
-    def __init__(self, app, tracker: Tracker) -> None:
+    def __init__(self, app: ASGIApp, tracker: Tracker) -> None:
         self.app, self.tracker = app, tracker
 
-    async def __call__(self, scope, receive, send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -130,7 +131,7 @@ class MetricsMiddleware:
         status = 500
         self.tracker.arrived(scope)
 
-        async def send_status(message) -> None:
+        async def send_status(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]

@@ -18,7 +18,7 @@ from .config import ENV_VAR, ServerConfig
 APP_FACTORY = "sdk.server.app:create_app"
 
 
-def add_parser(sub) -> argparse.ArgumentParser:
+def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> argparse.ArgumentParser:
     """Register ``serve`` on the CLI's subparsers (the CLI imports no web framework for this)."""
     d = ServerConfig()
     s = sub.add_parser(
@@ -44,9 +44,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
         help="how long a single request may wait for others to share its model pass (0-2 ms)",
     )
     s.add_argument("--micro-batch-max", type=int, default=d.micro_batch_max)
-    s.add_argument(
-        "--graceful-timeout", type=float, default=30.0, help="seconds to finish in-flight requests on shutdown"
-    )
+    s.add_argument("--graceful-timeout", type=int, default=30, help="seconds to finish in-flight requests on shutdown")
     s.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
     s.set_defaults(run=main)
     return s
@@ -97,7 +95,7 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
     workers: int = 1,
-    graceful_timeout: float = 30.0,
+    graceful_timeout: int = 30,
     log_level: str = "info",
 ) -> None:
     """Run the service until SIGINT/SIGTERM."""

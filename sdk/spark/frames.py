@@ -14,9 +14,18 @@ import json
 import math
 import os
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from ..records import check_input, emotion_input
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+    from pyspark.sql.types import StructType
+
+    from ..checker import Checker
+
+# What mapInPandas runs: pandas batches in, the same batches with the result columns out.
+PartitionFn = Callable[[Iterator[Any]], Iterator[Any]]
 
 # Items per check_batch call inside one Arrow batch: big enough for length bucketing, small
 # enough that one bad surprise (retried row by row) stays cheap.
@@ -71,7 +80,7 @@ class CheckerSpec:
     scorecard: Optional[str] = None
     threads: int = 1
 
-    def build(self):
+    def build(self) -> "Checker":
         from ..checker import Checker
 
         kwargs: Dict[str, Any] = {
@@ -99,10 +108,10 @@ def shipped(path: Optional[str]) -> Optional[str]:
     return local if os.path.exists(local) else path
 
 
-_CHECKERS: Dict[CheckerSpec, Any] = {}
+_CHECKERS: Dict[CheckerSpec, "Checker"] = {}
 
 
-def executor_checker(spec: CheckerSpec):
+def executor_checker(spec: CheckerSpec) -> "Checker":
     """This process's Checker for ``spec``, built on first use (one per Python worker process)."""
     checker = _CHECKERS.get(spec)
     if checker is None:
@@ -178,7 +187,7 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def check_columns(result) -> Dict[str, Any]:
+def check_columns(result: Any) -> Dict[str, Any]:
     d = result.to_dict()
     return {
         "label": d["label"],
@@ -192,7 +201,7 @@ def check_columns(result) -> Dict[str, Any]:
     }
 
 
-def emotion_columns(result) -> Dict[str, Any]:
+def emotion_columns(result: Any) -> Dict[str, Any]:
     d = result.to_dict()
     return {
         "label": d["label"],
@@ -204,7 +213,7 @@ def emotion_columns(result) -> Dict[str, Any]:
     }
 
 
-def audit_columns(result) -> Dict[str, Any]:
+def audit_columns(result: Any) -> Dict[str, Any]:
     d = result.to_dict()
     return {
         "score": float(d["score"]),
@@ -237,7 +246,7 @@ def call_of_row(turns: Any, fields: Dict[str, Any]) -> Dict[str, Any]:
 # ---------------------------------------------------------------- the per-partition functions (executors)
 
 
-def _check_partition(spec: CheckerSpec, utterance_col: str, context_col: Optional[str], prefix: str):
+def _check_partition(spec: CheckerSpec, utterance_col: str, context_col: Optional[str], prefix: str) -> PartitionFn:
     def run(batches: Iterator[Any]) -> Iterator[Any]:
         checker = executor_checker(spec)
         for pdf in batches:
@@ -255,7 +264,7 @@ def _check_partition(spec: CheckerSpec, utterance_col: str, context_col: Optiona
     return run
 
 
-def _emotion_partition(spec: CheckerSpec, text_col: str, prefix: str):
+def _emotion_partition(spec: CheckerSpec, text_col: str, prefix: str) -> PartitionFn:
     def run(batches: Iterator[Any]) -> Iterator[Any]:
         checker = executor_checker(spec)
         for pdf in batches:
@@ -271,7 +280,7 @@ def _emotion_partition(spec: CheckerSpec, text_col: str, prefix: str):
     return run
 
 
-def _audit_partition(spec: CheckerSpec, turns_col: str, field_cols: Dict[str, str], prefix: str):
+def _audit_partition(spec: CheckerSpec, turns_col: str, field_cols: Dict[str, str], prefix: str) -> PartitionFn:
     def run(batches: Iterator[Any]) -> Iterator[Any]:
         from ..audit.model import parse_call
 
@@ -301,7 +310,7 @@ def _audit_partition(spec: CheckerSpec, turns_col: str, field_cols: Dict[str, st
 # ---------------------------------------------------------------- the public functions (driver)
 
 
-def _output_schema(df, columns: Sequence[Tuple[str, str]], prefix: str):
+def _output_schema(df: "DataFrame", columns: Sequence[Tuple[str, str]], prefix: str) -> "StructType":
     from pyspark.sql.types import StructType, _parse_datatype_string
 
     taken = [prefix + name for name, _ in columns if prefix + name in df.columns]
@@ -328,7 +337,7 @@ def _output_schema(df, columns: Sequence[Tuple[str, str]], prefix: str):
     return StructType(fields + list(extra.fields))
 
 
-def _need(df, column: str, what: str) -> None:
+def _need(df: "DataFrame", column: str, what: str) -> None:
     if column not in df.columns:
         raise ValueError(f"{what} column {column!r} is not in the DataFrame; its columns are {df.columns}")
 
@@ -354,14 +363,14 @@ def _spec(spec: Optional[CheckerSpec], kwargs: Dict[str, Any]) -> CheckerSpec:
 
 
 def check(
-    df,
+    df: "DataFrame",
     utterance_col: str = "utterance",
     context_col: Optional[str] = "context",
     *,
     prefix: str = "",
     spec: Optional[CheckerSpec] = None,
-    **checker_settings,
-):
+    **checker_settings: Any,
+) -> "DataFrame":
     """``df`` with CHECK_COLUMNS added (prefixed with ``prefix``): label, scores, findings (JSON),
     emotion (of the context's customer words), engine, decided_by (JSON), warnings, needs_review, error.
 
@@ -378,7 +387,14 @@ def check(
     return df.mapInPandas(_check_partition(_spec(spec, checker_settings), utterance_col, context_col, prefix), schema)
 
 
-def emotion(df, text_col: str = "text", *, prefix: str = "", spec: Optional[CheckerSpec] = None, **checker_settings):
+def emotion(
+    df: "DataFrame",
+    text_col: str = "text",
+    *,
+    prefix: str = "",
+    spec: Optional[CheckerSpec] = None,
+    **checker_settings: Any,
+) -> "DataFrame":
     """``df`` with EMOTION_COLUMNS added: label, scores, cues (JSON), engine, warnings, needs_review, error."""
     _need(df, text_col, "text")
     schema = _output_schema(df, EMOTION_COLUMNS, prefix)
@@ -386,7 +402,7 @@ def emotion(df, text_col: str = "text", *, prefix: str = "", spec: Optional[Chec
 
 
 def audit(
-    df,
+    df: "DataFrame",
     turns_col: str = "turns",
     *,
     id_col: Optional[str] = "id",
@@ -394,8 +410,8 @@ def audit(
     ring_col: Optional[str] = "ring_seconds",
     prefix: str = "",
     spec: Optional[CheckerSpec] = None,
-    **checker_settings,
-):
+    **checker_settings: Any,
+) -> "DataFrame":
     """One audited call per row: ``df`` with AUDIT_COLUMNS added (score, passed, critical, findings,
     skipped, emotion, turn_results as JSON, engine, warnings, error).
 

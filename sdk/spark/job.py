@@ -11,9 +11,12 @@ import argparse
 import math
 import os
 import sys
-from typing import List, Optional
+from typing import TYPE_CHECKING, List, Optional
 
 from ..labels import ENGINES
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
 
 FORMATS = ("jsonl", "csv", "parquet")
 INPUT_FORMATS = ("auto", "jsonl", "csv", "parquet", "text")
@@ -63,7 +66,7 @@ def input_format(path: str, fmt: str) -> str:
     return "jsonl"
 
 
-def session(master: Optional[str]):
+def session(master: Optional[str]) -> "SparkSession":
     """The running SparkSession (spark-submit's), or a local one."""
     from pyspark.sql import SparkSession
 
@@ -79,7 +82,7 @@ def session(master: Optional[str]):
     return builder.getOrCreate()
 
 
-def _split_small_input(spark, path: str) -> None:
+def _split_small_input(spark: "SparkSession", path: str) -> None:
     """Spark packs files under 4 MB into one partition: one core. Split small inputs so every core gets
     a share (file splits keep the rows in order), unless the user tuned this."""
     conf = spark.sparkContext.getConf()
@@ -93,7 +96,7 @@ def _split_small_input(spark, path: str) -> None:
         spark.conf.set("spark.sql.files.openCostInBytes", str(min(share, 4 * 1024 * 1024)))
 
 
-def read(spark, path: str, fmt: str):
+def read(spark: "SparkSession", path: str, fmt: str) -> "DataFrame":
     if fmt in ("jsonl", "text"):
         _split_small_input(spark, path)
     if fmt == "jsonl":
@@ -111,7 +114,7 @@ def read(spark, path: str, fmt: str):
     return spark.read.parquet(path)
 
 
-def write(df, path: str, fmt: str, overwrite: bool) -> None:
+def write(df: "DataFrame", path: str, fmt: str, overwrite: bool) -> None:
     from pyspark.sql import functions as F
     from pyspark.sql.types import ArrayType, MapType, StructType
 
@@ -133,7 +136,7 @@ def write(df, path: str, fmt: str, overwrite: bool) -> None:
         w.parquet(path)
 
 
-def _column(df, given: Optional[str], preferred: str, alternative: str) -> str:
+def _column(df: "DataFrame", given: Optional[str], preferred: str, alternative: str) -> str:
     if given:
         return given
     if preferred not in df.columns and alternative in df.columns:
@@ -143,7 +146,7 @@ def _column(df, given: Optional[str], preferred: str, alternative: str) -> str:
     return preferred
 
 
-def run(spark, args: argparse.Namespace):
+def run(spark: "SparkSession", args: argparse.Namespace) -> "DataFrame":
     """The result DataFrame for ``args`` (lazy; nothing runs until it is written)."""
     from pyspark.sql import functions as F
 

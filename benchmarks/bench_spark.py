@@ -1,0 +1,183 @@
+"""The Spark job's rows/s on local[1] and local[2] against the in-process Checker, and row-for-row
+equality of its output with in-process results, in one run.
+
+    python benchmarks/bench_spark.py                 # 10,000 rows (1 in 500 bad), 2 Spark runs per master
+    python benchmarks/bench_spark.py --rows 20000 --engine rules
+
+Steps (each bounded; Spark runs as child processes, one per master, since a JVM keeps its master):
+1. in-process ``Checker(threads=1)`` and ``Checker(threads=2)``: ``check_batch`` over the valid rows, rows/s;
+2. for local[1] and local[2]: ``sdk.spark.check`` over the same rows read from JSONL, written as Parquet,
+   twice: the first run includes each Python worker loading its model, the second reuses them (warm);
+3. equality: the local[2] output against the in-process results, row by row (labels, engines, finding
+   rule ids exactly; scores within 0.03, since the int8 model's scores move with batch make-up), and
+   every bad row present with an error.
+Rows are the compliance dev+test splits' utterances and contexts, repeated; Spark session start-up is
+timed apart. The machine is shared: the load average is printed with each step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Dict, List
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def bench_rows(n: int) -> List[Dict[str, Any]]:
+    """``n`` rows from the compliance dev/test splits, repeated; every 500th row is bad (blank or null)."""
+    src = [
+        json.loads(line)
+        for name in ("compliance_dev.jsonl", "compliance_test.jsonl")
+        for line in (REPO / "data" / "splits" / name).read_text(encoding="utf-8").splitlines()
+    ]
+    rows = []
+    for i in range(n):
+        if i % 500 == 499:
+            rows.append({"id": f"bad-{i}", "utterance": ["", "  ", None][i % 3]})
+            continue
+        r = src[i % len(src)]
+        rows.append({"id": f"r-{i}", "utterance": r["utterance"], "context": r["context"]})
+    return rows
+
+
+def load() -> str:
+    return "load %.2f %.2f %.2f" % os.getloadavg()
+
+
+def spark_child(args: argparse.Namespace) -> None:
+    """Run in a child process: time sdk.spark.check on one master, print one JSON line."""
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
+    t0 = time.perf_counter()
+    from pyspark.sql import SparkSession
+
+    import sdk.spark
+    from sdk.spark import job
+
+    spark = (
+        SparkSession.builder.master(args.child)
+        .appName("bench-spark")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .getOrCreate()
+    )
+    spark.sparkContext.setLogLevel("ERROR")
+    startup = time.perf_counter() - t0
+    runs = []
+    for k in range(2):
+        out = os.path.join(args.workdir, f"out-{args.child.replace('local[', '').rstrip(']')}-{k}")
+        t = time.perf_counter()
+        df = job.read(spark, args.input, "jsonl")
+        sdk.spark.check(df, engine=args.engine, threads=1).write.mode("overwrite").parquet(out)
+        runs.append(time.perf_counter() - t)
+    partitions = job.read(spark, args.input, "jsonl").rdd.getNumPartitions()
+    spark.stop()
+    print("RESULT " + json.dumps({"startup_s": startup, "runs_s": runs, "out": out, "partitions": partitions}))
+
+
+def run_child(master: str, src: Path, workdir: str, engine: str) -> Dict[str, Any]:
+    p = subprocess.run(
+        [sys.executable, __file__, "--child", master, "--input", str(src), "--workdir", workdir, "--engine", engine],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    line = next((ln for ln in p.stdout.splitlines() if ln.startswith("RESULT ")), None)
+    if line is None:
+        raise SystemExit(f"spark child {master} failed:\n{p.stderr[-3000:]}")
+    return dict(json.loads(line[len("RESULT ") :]))
+
+
+def compare(out_dir: str, rows: List[Dict[str, Any]], want: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
+    import pyarrow.parquet as pq
+
+    got = {r["id"]: r for r in pq.read_table(out_dir).to_pylist()}
+    labels = engines = findings = 0
+    max_diff = 0.0
+    bad_kept = sum(1 for rid, r in got.items() if rid not in want and r["error"] and r["label"] is None)
+    for rid, w in want.items():
+        r = got.get(rid)
+        if r is None:
+            continue
+        labels += r["label"] == w["label"]
+        engines += r["engine"] == w["engine"]
+        findings += [f["rule_id"] for f in json.loads(r["findings"])] == [f["rule_id"] for f in w["findings"]]
+        scores = dict(r["scores"])
+        max_diff = max(max_diff, max(abs(scores[k] - v) for k, v in w["scores"].items()))
+    return {
+        "rows_in": len(rows),
+        "rows_out": len(got),
+        "checked": len(want),
+        "labels_equal": labels,
+        "engines_equal": engines,
+        "findings_equal": findings,
+        "max_score_diff": max_diff,
+        "bad_rows": len(rows) - len(want),
+        "bad_rows_with_error": bad_kept,
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--rows", type=int, default=10_000)
+    p.add_argument("--engine", choices=("auto", "rules", "onnx"), default="auto")
+    p.add_argument("--child", help=argparse.SUPPRESS)
+    p.add_argument("--input", help=argparse.SUPPRESS)
+    p.add_argument("--workdir", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.child:
+        spark_child(args)
+        return
+    import warnings
+
+    from sdk import Checker
+
+    rows = bench_rows(args.rows)
+    good = [r for r in rows if isinstance(r["utterance"], str) and r["utterance"].strip()]
+    items = [(r["utterance"], r["context"]) for r in good]
+    print(f"# bench_spark: {len(rows):,} rows ({len(rows) - len(good)} bad), engine {args.engine}; {load()}")
+    rates, want = {}, {}
+    for threads in (1, 2):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            checker = Checker(engine=args.engine, threads=threads)
+        checker.check_batch(items[:64])
+        t = time.perf_counter()
+        results = checker.check_batch(items)
+        rates[threads] = len(items) / (time.perf_counter() - t)
+        if threads == 1:
+            want = {r["id"]: x.to_dict() for r, x in zip(good, results)}
+        print(f"in-process check_batch, threads={threads}: {rates[threads]:,.0f} rows/s; {load()}", flush=True)
+    with tempfile.TemporaryDirectory(prefix="bench-spark-") as workdir:
+        src = Path(workdir) / "rows.jsonl"
+        src.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+        spark_rates = {}
+        for cores, master in ((1, "local[1]"), (2, "local[2]")):
+            r = run_child(master, src, workdir, args.engine)
+            cold, warm = r["runs_s"]
+            spark_rates[cores] = len(rows) / warm
+            print(
+                f"spark {master}: start-up {r['startup_s']:.1f} s, {r['partitions']} input partitions; "
+                f"run 1 (loads the model per worker) {len(rows) / cold:,.0f} rows/s, run 2 (warm) "
+                f"{len(rows) / warm:,.0f} rows/s = {spark_rates[cores] / rates[cores]:.2f} x in-process "
+                f"threads={cores}; {load()}",
+                flush=True,
+            )
+            last = r["out"]
+        print(
+            f"scaling local[1] -> local[2]: {spark_rates[2] / spark_rates[1]:.2f} x "
+            f"(in-process threads 1 -> 2: {rates[2] / rates[1]:.2f} x)"
+        )
+        eq = compare(last, rows, want)
+    print("equality (local[2] vs in-process threads=1): " + json.dumps(eq))
+
+
+if __name__ == "__main__":
+    main()
