@@ -33,11 +33,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Tuple
 
 REPO = Path(__file__).resolve().parents[1]
 BATCH = 64
-Pair = Tuple[str, Optional[str]]
+Pair = Tuple[str, Any]
 
 
 def records(limit: int = 4000) -> List[Pair]:
@@ -45,9 +45,10 @@ def records(limit: int = 4000) -> List[Pair]:
     for split in ("test", "dev", "train"):
         with open(REPO / "data" / "splits" / f"compliance_{split}.jsonl", encoding="utf-8") as fh:
             for r in map(json.loads, fh):
-                pair = (r["utterance"], r.get("context"))
-                if pair not in seen:
-                    seen.add(pair)
+                pair = (r["utterance"], r.get("context"))  # contexts: strings or lists of turns
+                key = json.dumps(pair, ensure_ascii=False)
+                if key not in seen:
+                    seen.add(key)
                     out.append(pair)
     return out[:limit]
 

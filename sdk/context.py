@@ -134,16 +134,23 @@ def parse_context(value: ContextInput) -> Optional[Context]:
         return Context(None, value, events, words)
     if not isinstance(value, (list, tuple)):  # bytes, a dict, a number: not a context
         raise TypeError(f"context must be a str, a list of turns or None, got {short_repr(value)}")
-    turns = tuple(coerce_turn(t, i) for i, t in enumerate(value))
+    return context_of_turns(tuple(coerce_turn(t, i) for i, t in enumerate(value)))
+
+
+def context_of_turns(turns: Tuple[Turn, ...], derived: Optional[Sequence[str]] = None) -> Optional[Context]:
+    """The Context of turns that are already valid (:func:`coerce_turn`'s output). ``derived``: the
+    events earlier turns imply (``sdk.dialogue.derived_events(turns)``), when the caller has them."""
     if not turns:
         return None
-    from .dialogue import derived_events
+    if derived is None:
+        from .dialogue import derived_events
 
+        derived = derived_events(turns)
     recent = _recent(turns)
     # Recent events, then what earlier turns imply (a wait the agent asked for, data the customer
     # supplied as asked: LABELS.md section 3), so rules and models see them like written events.
     events = "".join(f"[{_event_text(t)}]" for t in recent if t.role == "event")
-    events += "".join(f"[{e}]" for e in derived_events(turns))
+    events += "".join(f"[{e}]" for e in derived)
     words = " ".join(t.text.strip() for t in recent if t.role == "customer" and t.text.strip())
     return Context(turns=turns, source=turns, events=events, words=words)
 

@@ -20,7 +20,7 @@ punctuation cannot be thrown by its absence. Question and exclamation marks surv
 from __future__ import annotations
 
 import re
-from typing import Any, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from .context import EVENT_TEXTS, Context
 from .normalize import strip_events, to_simplified_halfwidth
@@ -211,12 +211,21 @@ def derived_events(context: ContextLike) -> List[str]:
     """Events implied by the turns before an agent utterance (empty without an earlier agent turn):
     the agent asked the customer to wait and now comes back; the customer nudged ("在吗", "？？")
     after a gap; the customer supplied data the agent asked for."""
-    turns = as_turns(context)
-    last_agent = max((i for i, (role, _) in enumerate(turns) if role == "agent"), default=-1)
+    return implied_events(as_turns(context))
+
+
+def implied_events(turns: Sequence[Turn], simplify: Callable[[str], str] = to_simplified_halfwidth) -> List[str]:
+    """:func:`derived_events` of turns already in ``as_turns`` form. ``simplify`` may be a memoised
+    ``to_simplified_halfwidth``: a whole-call audit reads each turn in up to 8 windows."""
+    last_agent = -1
+    for i in range(len(turns) - 1, -1, -1):
+        if turns[i][0] == "agent":
+            last_agent = i
+            break
     if last_agent < 0:
         return []
-    agent = to_simplified_halfwidth(turns[last_agent][1])
-    since = [to_simplified_halfwidth(t) for r, t in turns[last_agent + 1 :] if r == "customer"]
+    agent = simplify(turns[last_agent][1])
+    since = [simplify(t) for r, t in turns[last_agent + 1 :] if r == "customer"]
     out = []
     if _WAIT_REQUEST.search(agent):
         out.append("客户等待客服查询后回来")

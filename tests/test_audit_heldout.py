@@ -62,46 +62,17 @@ MINOR = {"low"}  # call-level severities a clean call may carry
 
 # (test, engine, call id) -> why it fails today. Engine "*" = both.
 KNOWN: dict[tuple[str, str, str], str] = {
-    # misses
-    (
-        "fault_found",
-        "*",
-        "f-ph-greeting-no-company",
-    ): "greeting.content only looks for 您好, not the company / agent name",
-    (
-        "fault_found",
-        "*",
-        "f-ph-hold-no-answer-awaited",
-    ): "hold.consent accepts the agent's '好吗？' without the customer's answer",
-    ("fault_found", "*", "f-ph-transfer-no-explain"): "no call-level check for a transfer without reason / consent",
-    # 严禁 items do not fail the call
-    **{
-        ("passed", "*", cid): "the score card has no critical item for 严禁 wording (only ban.insult)"
-        for cid in (
-            "f-ph-silent-rude",
-            "f-ph-blunt-refusal",
-            "f-ph-rude-escalation",
-            "f-chat-emoji-only",
-            "f-chat-single-char",
-            "f-chat-rude-escalation",
-        )
-    },
     # false positives, call level
-    (
-        "clean_passes",
-        "*",
-        "clean-ph-customer-lingers",
-    ): "closing.thanks looks only at the last 2 agent turns, which are the seed 000 五.3 lines after the real closing",
+    ("clean_passes", "rules", "clean-ph-customer-lingers"): "req.apology.equipment rolls up on a later turn after "
+    "the apology was made",
     ("clean_passes", "rules", "clean-ph-angry-customer-calmed"): "req.apology.equipment rolls up on a later turn after "
     "the apology was made",
     ("no_false_positive", "rules", "f-ph-customer-first-late-greeting"): "req.apology.equipment on a later turn",
     ("no_false_positive", "rules", "f-ph-greeting-no-nihao"): "req.apology.equipment on a later turn",
     ("no_false_positive", "rules", "f-ph-no-closing"): "req.apology.equipment on a later turn",
     # false positives, per turn
-    **{
-        ("clean_turns", "*", cid): "req.apology.hold_return fires on every agent turn after a hold, not only the first"
-        for cid in ("clean-ph-hold",)
-    },
+    ("clean_turns", "*", "clean-ph-hold"): "req.apology.hold_return fires on every agent turn after a hold, not only "
+    "the first",
     ("clean_turns", "rules", "clean-ph-mute"): "req.apology.hold_return on the second agent turn after the mute",
     ("clean_turns", "rules", "clean-chat-wait"): "req.apology.hold_return on the second agent turn after the wait",
     ("clean_turns", "rules", "clean-ph-transfer"): "req.apology.hold_return before any wait happened",

@@ -87,9 +87,9 @@ def test_batches_equal_the_sdk_in_order(client, rules_checker):
             "before 'start'",
         ),
         ("/v1/check", {"utterence": "好"}, "utterence", "Extra inputs"),
-        ("/v1/check", [1, 2], "body", "valid dictionary"),
+        ("/v1/check", [1, 2], "body", "should be an object"),
         ("/v1/check_batch", {"items": [{"utterance": "好"}, {"utterance": " "}]}, "items.1.utterance", "whitespace"),
-        ("/v1/check_batch", {"items": "好"}, "items", "valid list"),
+        ("/v1/check_batch", {"items": "好"}, "items", "valid array"),
         ("/v1/emotion", {"text": None}, "text", "valid string"),
         ("/v1/emotion_batch", {"texts": ["好", 7]}, "texts.1", "valid string"),
     ],
@@ -203,9 +203,17 @@ def test_metrics_count_requests_errors_latency_and_fallbacks(tmp_path):
 
 def test_docs_and_openapi(client):
     assert client.get("/docs").status_code == 200
-    paths = client.get("/openapi.json").json()["paths"]
-    for p in ("/v1/check", "/v1/check_batch", "/v1/emotion", "/v1/emotion_batch", "/healthz", "/metrics"):
-        assert p in paths
+    doc = client.get("/openapi.json").json()
+    schemas = doc["components"]["schemas"]
+    for path in ("/v1/check", "/v1/check_batch", "/v1/emotion", "/v1/emotion_batch", "/v1/audit", "/v1/audit_batch"):
+        op = doc["paths"][path]["post"]
+        ref = op["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+        assert ref.rsplit("/", 1)[1] in schemas, ref
+        assert {"200", "413", "422"} <= set(op["responses"])
+    assert "utterance" in schemas["CheckRequest"]["properties"] and "TurnIn" in schemas
+    assert "/healthz" in doc["paths"] and "/metrics" in doc["paths"]
+    refs = [m for m in json.dumps(doc).split('"$ref": "')[1:]]
+    assert all(r.split('"')[0].rsplit("/", 1)[1] in schemas for r in refs)  # every reference resolves
 
 
 def test_no_request_is_left_counted_as_coming(client):

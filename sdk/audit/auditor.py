@@ -7,15 +7,16 @@ and one ``emotion_batch`` over every customer turn.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
 from dataclasses import dataclass
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
+from ..context import EVENT_TEXTS, Context, context_of_turns
 from ..context import Turn as ContextTurn
-from ..dialogue import MAX_CONTEXT_TURNS
+from ..dialogue import MAX_CONTEXT_TURNS, implied_events
 from ..engines.base import CheckInput
+from ..normalize import to_simplified_halfwidth
 from ..records import MAX_CHARS, check_input
 from ..result_builder import build_check_result
 from ..results import CheckResult, EmotionResult
@@ -94,17 +95,22 @@ class Auditor:
         where_check: List[Tuple[int, int]] = []
         texts: Dict[str, None] = {}  # every distinct customer text, once
         where_emotion: List[Tuple[int, int, str]] = []
+        simplify = _memo(to_simplified_halfwidth)  # a turn is read in up to CONTEXT_TURNS windows
         for k, view in enumerate(views):
             contexts = _contexts(view)
+            forms: Dict[int, Optional[Tuple[str, str]]] = {}  # per context turn (alive with `contexts`)
             for t in view.call.turns:
                 if t.role == "agent":
                     ctx = contexts.get(t.index)
                     if len(t.text) <= MAX_CHARS and all(len(c.text) <= MAX_CHARS for c in ctx or ()):
-                        items.append(CheckInput(t.text, ctx))  # validated by parse_call: no second pass
+                        # validated by parse_call: parsed here, without a second validation pass
+                        items.append(CheckInput(t.text, _parsed(ctx, simplify, forms)))
                     else:  # over-long text: truncated, with the note in the result's warnings
                         items.append(check_input(t.text, ctx, f"call {view.call.id!r} turn {t.index}"))
                     where_check.append((k, t.index))
-                elif t.role == "customer" and not view.is_silence(t):
+                elif t.role == "customer" and (not view.is_silence(t) or _PUNCTUATION_ONLY.match(t.text)):
+                    # "？？" counts as no words for the silent-caller check, but it is the customer's
+                    # turn (impatience) and gets its emotion like any other (API.md)
                     texts.setdefault(t.text)
                     where_emotion.append((k, t.index, t.text))
         # Each agent turn's context emotion is that of the customer's words before it: almost always
@@ -209,6 +215,7 @@ class Auditor:
         return out
 
 
+_PUNCTUATION_ONLY = re.compile(r"^\s*[^\w\s]+\s*$")
 # The customer's words show they have been waiting ("还在吗", "人呢", "等了好久", "？？").
 _NUDGE = re.compile(
     r"在吗|在不在|还在|有人吗|人呢|人去哪|怎么(这么|那么)?(久|慢)|等(了)?(好|半天|这么久|那么久|很久|好久)|[?？]{2,}"
@@ -281,7 +288,7 @@ def _contexts(view: CallView) -> Dict[int, Optional[List[ContextTurn]]]:
             note = notes.get(u.index)
             shared[u.index] = ContextTurn("event", note) if note else None
         elif not view.is_silence(u):
-            shared[u.index] = ContextTurn(u.role, u.text)
+            shared[u.index] = ContextTurn(u.role, str.__str__(u.text))  # as parse_context reads it
         else:
             shared[u.index] = None
     for t in turns:
@@ -302,6 +309,47 @@ def _contexts(view: CallView) -> Dict[int, Optional[List[ContextTurn]]]:
     return out
 
 
+def _parsed(
+    ctx: Optional[List[ContextTurn]],
+    simplify: Callable[[str], str],
+    forms: Optional[Dict[int, Optional[Tuple[str, str]]]] = None,
+) -> Optional[Context]:
+    """``parse_context(ctx)`` for context turns built by :func:`_contexts` (valid by construction):
+    the same Context, without re-validating the turns, and each turn's text simplified once per batch.
+    ``forms`` keeps each context turn's ``as_turns`` form (by id: the turns of one call's windows
+    are shared objects, alive while the caller holds them)."""
+    if not ctx:
+        return None
+    if forms is None:
+        forms = {}
+    turns: List[Tuple[str, str]] = []  # sdk.dialogue.as_turns(ctx)
+    for c in ctx:
+        key = id(c)
+        if key in forms:
+            form = forms[key]
+        else:
+            text = c.text
+            if c.role == "event":
+                text = text.strip()
+                text = EVENT_TEXTS.get(text, text)
+            form = forms[key] = (c.role, text) if text.strip() else None
+        if form is not None:
+            turns.append(form)
+    return context_of_turns(tuple(ctx), implied_events(turns, simplify))
+
+
+def _memo(fn: Callable[[str], str]) -> Callable[[str], str]:
+    done: Dict[str, str] = {}
+
+    def memoised(text: str) -> str:
+        out = done.get(text)
+        if out is None:
+            out = done[text] = fn(text)
+        return out
+
+    return memoised
+
+
 def _verdicts(checker: Any, items: List[CheckInput]) -> List[Any]:
     """The engine's verdicts on the agent turns (the Checker's engine: one batched pass)."""
     return checker._engine.verdict_batch(items) if items else []
@@ -309,8 +357,15 @@ def _verdicts(checker: Any, items: List[CheckInput]) -> List[Any]:
 
 def _copy(result: EmotionResult) -> EmotionResult:
     # results are mutable: every turn gets its own object
-    return dataclasses.replace(
-        result, scores=dict(result.scores), cues=list(result.cues), warnings=list(result.warnings)
+    return EmotionResult(
+        result.label,
+        dict(result.scores),
+        result.engine,
+        list(result.cues),
+        list(result.warnings),
+        result.decided_by,
+        result.needs_review,
+        list(result.review_reasons),
     )
 
 

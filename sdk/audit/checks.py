@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
+from ..normalize import to_simplified_halfwidth
 from ..results import CheckResult, EmotionResult
 from .config import (
     AnswerRings,
@@ -22,6 +23,7 @@ from .config import (
     ClosingThanks,
     DeadAir,
     EmotionEscalation,
+    GreetingContent,
     GreetingTiming,
     HoldDuration,
     Interruption,
@@ -91,9 +93,19 @@ def greeting_content(view: CallView, turn_results: TurnResults) -> List[CallFind
     if not agents:
         raise Skip("通话中没有坐席发言")
     first = agents[0]
-    if view.rx.search("greeting.content", f"patterns.{view.channel}", first.norm):
+    missing = []
+    if not view.rx.search("greeting.content", f"patterns.{view.channel}", first.norm):
+        missing.append("问候客户（您好）")
+    identify = next(
+        (v for k, v in view.config.of("greeting.content", GreetingContent).identify.items() if k == view.channel), None
+    )
+    company = view.company and re.sub(r"\s+", "", to_simplified_halfwidth(view.company))
+    if identify and not view.rx.search("greeting.content", f"identify.{view.channel}", first.norm):
+        if not (company and company in first.norm):
+            missing.append("自报公司名称或工号")
+    if not missing:
         return []
-    return [finding(view, "greeting.content", [first.index], first.start, first.end)]
+    return [finding(view, "greeting.content", [first.index], first.start, first.end, missing="、".join(missing))]
 
 
 def greeting_timing(view: CallView, turn_results: TurnResults) -> List[CallFinding]:
@@ -177,6 +189,12 @@ def hold_consent(view: CallView, turn_results: TurnResults) -> List[CallFinding]
             out.append(finding(view, "hold.consent", turn_ids, hold.start, hold.end))
             continue
         ask = asked[0]
+        if hold.event is not None and not any(
+            u.role == "customer" and not view.is_silence(u) for u in turns[ask.index + 1 : hold.event]
+        ):
+            # Asked but did not wait for the answer: the hold began before the customer agreed.
+            out.append(finding(view, "hold.consent", [ask.index] + where, hold.start, hold.end))
+            continue
         refused = [
             u
             for u in turns[ask.index + 1 : hold.before + 1]
@@ -184,6 +202,31 @@ def hold_consent(view: CallView, turn_results: TurnResults) -> List[CallFinding]
         ]
         if refused:
             out.append(finding(view, "hold.consent", [ask.index, refused[0].index] + where, hold.start, hold.end))
+    return out
+
+
+def transfer_consent(view: CallView, turn_results: TurnResults) -> List[CallFinding]:
+    """A transfer makes the customer wait for someone else: explain it and get the customer's consent
+    first, as for a hold (the consent question, then the customer's answer, before the transfer)."""
+    out = []
+    turns = view.call.turns
+    for t in view.events("transfer"):
+        asks: List[Turn] = []  # the last two agent turns before the transfer, after any earlier event
+        for u in reversed(turns[: t.index]):
+            if u.role == "event":
+                break
+            if u.role == "agent":
+                asks.append(u)
+                if len(asks) == 2:
+                    break
+        asked = next((u for u in asks if view.rx.search("transfer.consent", "consent", u.norm)), None)
+        if asked is None:
+            out.append(finding(view, "transfer.consent", [u.index for u in asks[:1]] + [t.index], None, t.start))
+            continue
+        replies = [u for u in turns[asked.index + 1 : t.index] if u.role == "customer" and not view.is_silence(u)]
+        if not replies or any(view.rx.search("transfer.consent", "refusal", u.norm) for u in replies):
+            ids = [asked.index] + [u.index for u in replies] + [t.index]
+            out.append(finding(view, "transfer.consent", ids, asked.start, t.start))
     return out
 
 
@@ -436,11 +479,21 @@ def _closing_owed(view: CallView) -> None:
             raise Skip("客户在坐席回应前挂机，没有结束语环节")
 
 
+def _closing_tail(view: CallView, last_agent_turns: int) -> List[Turn]:
+    """The agent turns where the closing may be: the last few, and every agent turn after the
+    customer last spoke (seed 000 五.3: after closing, "请问还有什么可以帮您？" / "对不起，我挂线了"
+    may follow when the customer stays on the line)."""
+    agents = view.agent_turns()
+    spoken_customer = [t.index for t in view.spoken() if t.role == "customer" and not view.is_silence(t)]
+    since = spoken_customer[-1] if spoken_customer else -1
+    return [t for k, t in enumerate(agents) if k >= len(agents) - last_agent_turns or t.index > since]
+
+
 def closing_ask_more(view: CallView, turn_results: TurnResults) -> List[CallFinding]:
     _closing_owed(view)
     s = view.config.of("closing.ask_more", ClosingAskMore)
     agents = view.agent_turns()
-    tail = agents[-s.last_agent_turns :]
+    tail = _closing_tail(view, s.last_agent_turns)
     if any(view.rx.search("closing.ask_more", "patterns", t.norm) for t in tail):
         return []
     last = agents[-1]
@@ -451,7 +504,7 @@ def closing_thanks(view: CallView, turn_results: TurnResults) -> List[CallFindin
     _closing_owed(view)
     s = view.config.of("closing.thanks", ClosingThanks)
     agents = view.agent_turns()
-    tail = agents[-s.last_agent_turns :]
+    tail = _closing_tail(view, s.last_agent_turns)
     if any(view.rx.search("closing.thanks", f"patterns.{view.channel}", t.norm) for t in tail):
         return []
     last = agents[-1]
@@ -592,6 +645,7 @@ CHECKS: Dict[str, CheckFn] = {
     "hold.consent": hold_consent,
     "hold.duration": hold_duration,
     "hold.return": hold_return,
+    "transfer.consent": transfer_consent,
     "silence.dead_air": dead_air,
     "silent_call.procedure": silent_call,
     "interruption": interruption,

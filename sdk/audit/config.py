@@ -116,7 +116,11 @@ class CheckSettings(_Strict):
 
 
 class GreetingContent(CheckSettings):
+    placeholders = ("missing",)
     patterns: Dict[Channel, List[str]]
+    # Self-identification the greeting must also carry, per channel (the company's name from the
+    # rulebook counts too); a channel not listed needs none.
+    identify: Dict[Channel, List[str]] = {}
 
 
 class GreetingTiming(CheckSettings):
@@ -141,6 +145,11 @@ class AnswerRings(CheckSettings):
 
 class HoldConsent(CheckSettings):
     request: List[str] = Field(min_length=1)
+    consent: List[str] = Field(min_length=1)
+    refusal: List[str] = []
+
+
+class TransferConsent(CheckSettings):
     consent: List[str] = Field(min_length=1)
     refusal: List[str] = []
 
@@ -258,6 +267,7 @@ CHECK_MODELS: Dict[str, Type[CheckSettings]] = {
     "hold.consent": HoldConsent,
     "hold.duration": HoldDuration,
     "hold.return": HoldReturn,
+    "transfer.consent": TransferConsent,
     "silence.dead_air": DeadAir,
     "silent_call.procedure": SilentCall,
     "interruption": Interruption,

@@ -69,6 +69,7 @@ class CallView:
     company: Optional[str] = None
     _spoken: Optional[List[Turn]] = None  # cached: every check reads them
     _agents: Optional[List[Turn]] = None
+    _silence: Optional[Dict[int, bool]] = None  # is_silence per turn index, asked ~5 times per turn
 
     @property
     def channel(self) -> str:
@@ -95,9 +96,14 @@ class CallView:
 
     def is_silence(self, turn: Turn) -> bool:
         """A customer turn with no words (a silent caller's line)."""
-        return turn.role == "customer" and (
-            not turn.text.strip() or self.rx.search("silent_call.procedure", "silence_markers", turn.norm)
-        )
+        if self._silence is None:
+            self._silence = {}
+        known = self._silence.get(turn.index)
+        if known is None:
+            known = self._silence[turn.index] = turn.role == "customer" and (
+                not turn.text.strip() or self.rx.search("silent_call.procedure", "silence_markers", turn.norm)
+            )
+        return known
 
 
 def build_view(call: Call, config: CallConfig, rx: Patterns, company: Optional[str] = None) -> CallView:

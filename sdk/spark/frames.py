@@ -141,6 +141,25 @@ def plain(value: Any) -> Any:
     return value
 
 
+def context_value(value: Any) -> Any:
+    """A context cell: a string, turns (an array of structs), or turns written as JSON text.
+
+    A Spark column has one type: where some rows of a JSON file have a string context and others a
+    list of turns, Spark reads the column as strings and keeps each list as its JSON text; CSV can
+    only hold text. A string that is a JSON list of objects with a "role" is read back as turns
+    (an event string such as "[客户已等待约2分钟] 喂？" is not JSON and stays a string).
+    """
+    value = plain(value)
+    if isinstance(value, str) and value.lstrip().startswith("[{"):
+        try:
+            turns = json.loads(value)
+        except ValueError:
+            return value
+        if isinstance(turns, list) and turns and all(isinstance(t, dict) and "role" in t for t in turns):
+            return turns
+    return value
+
+
 def _error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
@@ -251,7 +270,7 @@ def _check_partition(spec: CheckerSpec, utterance_col: str, context_col: Optiona
         checker = executor_checker(spec)
         for pdf in batches:
             utterances = [plain(v) for v in pdf[utterance_col]]
-            contexts = [plain(v) for v in pdf[context_col]] if context_col else [None] * len(pdf)
+            contexts = [context_value(v) for v in pdf[context_col]] if context_col else [None] * len(pdf)
             cols = run_rows(
                 list(zip(utterances, contexts)),
                 lambda item: check_input(*item),
