@@ -143,9 +143,16 @@ def is_doc(name: str) -> bool:
     return Path(name).suffix.lower() in DOC_SUFFIXES
 
 
+MODEL_DIR_ENV = "CS_QA_MODEL_DIR"
+
+
 def default_model_dir() -> Optional[Path]:
-    """The installed default model: inside the package (``sdk/bundled_models``),
-    else the source checkout's ``models/default``; None when neither has a manifest."""
+    """The default model: ``$CS_QA_MODEL_DIR`` when set (even if it holds no model: loading it then
+    says why, rather than silently using another), else the installed one inside the package
+    (``sdk/bundled_models``), else the source checkout's ``models/default``; None when there is none."""
+    env = os.environ.get(MODEL_DIR_ENV, "").strip()
+    if env:
+        return Path(env)
     package = Path(__file__).resolve().parent
     candidates = [
         package / "bundled_models" / "default",

