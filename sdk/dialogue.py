@@ -199,6 +199,8 @@ _WAIT_REQUEST = re.compile(
     r"稍等|稍候|等(一|1)?(下|会)|耐心等|正在(为您|帮您|给您|为你|帮你)?(查询|核实|查看|处理|确认|核查|联系|申请|登记)"
     r"|(帮|为|给)(您|你)(查询?|看|核实|确认|问|核查)(一)?下|我(这边)?(查|看|核实|确认)(一)?下"
 )
+# "感谢您的耐心等待" thanks the customer for a wait that is over; it asks for no new wait.
+_WAIT_THANKS = re.compile(r"(感谢|谢谢|多谢)(您|你|亲)?(的)?耐心(等待|等候)")
 _INFO_REQUEST = re.compile(
     r"(提供|告诉|发|报|输入|留|给)(我|小妹)?(一)?(下|个)?(您的?|你的?)?(订单|单号|手机|电话|号码|联系方式|地址|姓名|名字|账号|照片|图片|截图|凭证|问题)"
     r"|(订单号?|单号|手机号?|电话|地址|姓名)(码)?(是多少|是什么|多少)|请问.{0,8}(订单|手机|电话|地址|哪个|哪一)"
@@ -227,7 +229,7 @@ def implied_events(turns: Sequence[Turn], simplify: Callable[[str], str] = to_si
     agent = simplify(turns[last_agent][1])
     since = [simplify(t) for r, t in turns[last_agent + 1 :] if r == "customer"]
     out = []
-    if _WAIT_REQUEST.search(agent):
+    if _WAIT_REQUEST.search(_WAIT_THANKS.sub("", agent)):
         out.append("客户等待客服查询后回来")
     elif (
         since
