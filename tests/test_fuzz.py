@@ -187,3 +187,34 @@ def test_check_batch_item_forms(checker, item):
     check_result(results[0], plain(u), ctx, checker.engine)
     if isinstance(item, dict):
         assert set(item) <= {"utterance", "context"}, f"unknown keys accepted silently: {sorted(item)}"
+
+
+def _calls():
+    turn = st.fixed_dictionaries(
+        {"role": st.sampled_from(["agent", "customer", "event", "boss"]),
+         "text": st.one_of(texts(), st.sampled_from(["hold", "mute", "transfer", "agent_hangup"]), st.none())},
+        optional={"start": st.one_of(st.floats(), st.integers(-5, 10 ** 6)), "end": st.floats(allow_nan=False)})
+    return st.fixed_dictionaries({"turns": st.lists(turn, max_size=8)},
+                                 optional={"channel": st.sampled_from(["phone", "chat", "fax"]),
+                                           "id": st.one_of(st.text(max_size=5), st.integers()),
+                                           "ring_seconds": st.one_of(st.floats(), st.integers(-3, 100))})
+
+
+@given(call=_calls())
+@FUZZ_BATCH
+def test_audit(checker, call):
+    """A whole call: an AuditResult whose turn results are well formed, or a ValueError/TypeError."""
+    try:
+        result = checker.audit(call)
+    except (TypeError, ValueError) as exc:
+        _count(checker, "audit", outcome=type(exc).__name__)
+        assert len(str(exc)) < 2000
+        return
+    _count(checker, "audit", len(call["turns"]))
+    assert len(result.turns) == len(call["turns"])
+    json.dumps(result.to_dict(), allow_nan=False)
+    for turn, out in zip(call["turns"], result.turns):
+        if isinstance(out, sdk.CheckResult):
+            for f in out.findings:
+                if f.start is not None:
+                    assert turn["text"][f.start:f.end] == f.text
