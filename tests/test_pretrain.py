@@ -165,7 +165,8 @@ def test_build_dedups_blocks_holds_out_and_tags_licences(tmp_path):
     documents += [[(0, "你好，我想咨询一下"), (1, leaked), (1, "好的")], [(0, "第1位客户说：我的订单还没有发货")]]
     sources = (corpus.Source("fake", "research-only", False, "customer_service", "customer 0 / agent 1",
                              lambda root: documents),
-               corpus.Source("open", "CC0-1.0", True, "news", "plain", lambda root: [[(0, "今天天气很好，适合出门。")]]))
+               corpus.Source("open", "CC0-1.0", True, "news", "plain",
+                             lambda root: [[(0, "今天天气很好，适合出门。")]]))
     manifest = corpus.build(shared, tmp_path / "out", heldout_pct=5.0, sources=sources, workers=1,
                             log=lambda message: None)
     fake = manifest["sources"][0]

@@ -29,7 +29,6 @@ import argparse
 import csv
 import gzip
 import hashlib
-import io
 import json
 import lzma
 import multiprocessing

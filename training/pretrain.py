@@ -377,7 +377,8 @@ def load_checkpoint(path: Path, model, optimizer, generator: torch.Generator, de
 
 # ----------------------------------------------------------------------------- final model
 
-def save_final(out_dir: Path, model, tokenizer_dir: Path | None, summary: dict, max_shard_size: str | None = None) -> Path:
+def save_final(out_dir: Path, model, tokenizer_dir: Path | None, summary: dict,
+               max_shard_size: str | None = None) -> Path:
     """HF directory: fp16 weights (config says float32, so they load as fp32), tokenizer, card, manifest.
     max_shard_size splits the weights (e.g. "12MB" to return files under a size limit); with no tokenizer_dir
     only weights, config.json and summary.json are written (a snapshot to fetch from a GPU machine)."""
@@ -435,6 +436,8 @@ def write_card_and_manifest(model_dir: Path, summary: dict) -> None:
 
 def model_card(summary: dict) -> str:
     arch, held, base = summary["architecture"], summary["heldout"], summary["unigram_baseline"]
+    unigram_row = (f"| unigram baseline (corpus token frequencies) | {base['mlm_loss']:.3f} | "
+                   f"{base['masked_token_accuracy']:.3f} | |")
     history = "\n".join(f"| {h['step']:,} | {h['tokens_seen'] / 1e6:,.1f} | {h['minutes']:.1f} | {h['loss']:.3f} | "
                         f"{h['accuracy']:.3f} | {h.get('macro_accuracy', float('nan')):.3f} |"
                         for h in summary["eval_history"])
@@ -482,7 +485,7 @@ trained on); {held['masked_tokens']:,} masked tokens. Micro = pooled over all ma
 | model | MLM loss (micro) | masked-token accuracy (micro) | accuracy (macro) |
 | --- | --- | --- | --- |
 | {summary['name']} | {held['mlm_loss']:.3f} | {held['masked_token_accuracy']:.3f} | {held['macro_accuracy']:.3f} |
-{summary.get('compare_row', '')}| unigram baseline (corpus token frequencies) | {base['mlm_loss']:.3f} | {base['masked_token_accuracy']:.3f} | |
+{summary.get('compare_row', '')}{unigram_row}
 
 Curve (held-out, same windows and masks at every point):
 
@@ -591,7 +594,8 @@ def train(settings: TrainSettings, log=print) -> dict:
                  "minutes": round(state["elapsed_s"] / 60, 2), **metrics}
         state["history"].append(entry)
         log(f"eval step {entry['step']} tokens {entry['tokens_seen'] / 1e6:.1f}M: held-out loss {metrics['loss']:.3f} "
-            f"acc {metrics['accuracy']:.4f} (macro {metrics['macro_accuracy']:.4f}; unigram {baseline['accuracy']:.4f})")
+            f"acc {metrics['accuracy']:.4f} (macro {metrics['macro_accuracy']:.4f}; "
+            f"unigram {baseline['accuracy']:.4f})")
         return entry
 
     def summary_now(final: dict) -> dict:
