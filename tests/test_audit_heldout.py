@@ -214,6 +214,11 @@ def test_thanks_for_waiting_is_not_a_new_wait() -> None:
         {"role": "customer", "text": "好的。"},
     ]
     assert "客户等待客服查询后回来" not in derived_events(back)
+    asked_data = [
+        {"role": "agent", "text": "请您提供一下户号，我帮您查一下，好吗？"},
+        {"role": "customer", "text": "3301887766。"},
+    ]
+    assert derived_events(asked_data) == ["客户按要求提供了信息"]
     ask = [{"role": "agent", "text": "请您稍等片刻，好吗？"}, {"role": "customer", "text": "好的。"}]
     assert "客户等待客服查询后回来" in derived_events(ask)
 
