@@ -199,8 +199,10 @@ _WAIT_REQUEST = re.compile(
     r"稍等|稍候|等(一|1)?(下|会)|耐心等|正在(为您|帮您|给您|为你|帮你)?(查询|核实|查看|处理|确认|核查|联系|申请|登记)"
     r"|(帮|为|给)(您|你)(查询?|看|核实|确认|问|核查)(一)?下|我(这边)?(查|看|核实|确认)(一)?下"
 )
+# "感谢您的耐心等待" thanks the customer for a wait that is over; it asks for no new wait.
+_WAIT_THANKS = re.compile(r"(感谢|谢谢|多谢)(您|你|亲)?(的)?耐心(等待|等候)")
 _INFO_REQUEST = re.compile(
-    r"(提供|告诉|发|报|输入|留|给)(我|小妹)?(一)?(下|个)?(您的?|你的?)?(订单|单号|手机|电话|号码|联系方式|地址|姓名|名字|账号|照片|图片|截图|凭证|问题)"
+    r"(提供|告诉|发|报|输入|留|给)(我|小妹)?(一)?(下|个)?(您的?|你的?)?(订单|单号|手机|电话|号码|联系方式|地址|姓名|名字|账号|户号|户名|表号|工单|身份证|照片|图片|截图|凭证|问题)"
     r"|(订单号?|单号|手机号?|电话|地址|姓名)(码)?(是多少|是什么|多少)|请问.{0,8}(订单|手机|电话|地址|哪个|哪一)"
 )
 _INFO_GIVEN = re.compile(r"\d{5,}|\[(订单|ORDERID|电话|手机|地址|姓名|数字)|订单编号|订单号|号码是|地址是|@|\*{3}")
@@ -227,7 +229,10 @@ def implied_events(turns: Sequence[Turn], simplify: Callable[[str], str] = to_si
     agent = simplify(turns[last_agent][1])
     since = [simplify(t) for r, t in turns[last_agent + 1 :] if r == "customer"]
     out = []
-    if _WAIT_REQUEST.search(agent):
+    # "请您提供一下户号，我帮您查一下" + the number: the customer answered a question; the turn after it
+    # owes thanks for the data, not an apology for a wait.
+    supplied = bool(_INFO_REQUEST.search(agent)) and any(_INFO_GIVEN.search(t) for t in since)
+    if not supplied and _WAIT_REQUEST.search(_WAIT_THANKS.sub("", agent)):
         out.append("客户等待客服查询后回来")
     elif (
         since
@@ -235,6 +240,6 @@ def implied_events(turns: Sequence[Turn], simplify: Callable[[str], str] = to_si
         and any(ch in "".join(since) for ch in "?在人")
     ):
         out.append("客户等待后催问")
-    if _INFO_REQUEST.search(agent) and any(_INFO_GIVEN.search(t) for t in since):
+    if supplied:
         out.append("客户按要求提供了信息")
     return out

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Mapping, Optional, TextIO, Tuple, Union
@@ -178,33 +179,111 @@ def resolve_format(path: str, fmt: str) -> str:
     return fmt
 
 
-def read_records(stream: TextIO, fmt: str) -> Iterator[Record]:
-    """(line number, record or the Exception saying why it could not be read) for every input record."""
+# A CSV field may be this long (the csv module's default, 131,072, ended runs with a traceback);
+# the checker reads at most MAX_CHARS of it anyway.
+MAX_CSV_FIELD = 1 << 26
+_UNDECODED = re.compile("[\udc80-\udcff]")  # bytes the input encoding could not decode (surrogateescape)
+
+
+def read_records(stream: TextIO, fmt: str, fields: Optional[Mapping[str, str]] = None) -> Iterator[Record]:
+    """(line number, record or the Exception saying why it could not be read) for every input record.
+
+    Whatever the bytes: a line that is not valid in the input encoding, not JSON (or JSON nested too
+    deep, or with an integer too long to read), or a CSV row the csv module refuses, becomes one
+    ValueError record for that line; the lines around it are read as usual. ``fields`` maps the SDK's
+    field names ("utterance", "context", "id") to the input's own (``{"utterance": "坐席"}``)."""
     if fmt == "csv":
-        reader = csv.DictReader(stream)
-        for row in reader:
-            yield reader.line_num, row
+        yield from _csv_records(stream, fields)
         return
     for n, line in enumerate(stream, 1):
         if not line.strip():
+            continue
+        bad = _undecoded(line)
+        if bad is not None:
+            yield n, bad
             continue
         if fmt == "text":
             yield n, {"text": line.rstrip("\r\n")}
             continue
         try:
-            yield n, json.loads(line)
+            record = json.loads(line)
         except json.JSONDecodeError as exc:
             yield n, ValueError(f"line is not valid JSON: {exc.msg} at column {exc.colno}")
+            continue
+        except (ValueError, RecursionError) as exc:  # an integer of 5,000 digits; nesting 100,000 deep
+            reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:200]
+            yield n, ValueError(f"line cannot be read as JSON: {reason}")
+            continue
+        yield n, _renamed(record, fields)
 
 
-def open_input(path: str) -> TextIO:
-    """A text stream for ``path`` ('-' is stdin), UTF-8 with or without a BOM."""
+def _csv_records(stream: TextIO, fields: Optional[Mapping[str, str]]) -> Iterator[Record]:
+    csv.field_size_limit(MAX_CSV_FIELD)
+    reader = csv.DictReader(stream)
+    line = 1
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            line = reader.line_num
+            yield line, ValueError(f"CSV row cannot be read: {str(exc)[:200]}")
+            continue
+        line = reader.line_num
+        values = [v for v in row.values() if isinstance(v, str)] + [k for k in row if isinstance(k, str)]
+        bad = next((b for b in map(_undecoded, values) if b is not None), None)
+        yield line, bad if bad is not None else _renamed(row, fields)
+
+
+def _undecoded(text: str) -> Optional[ValueError]:
+    match = _UNDECODED.search(text)
+    if match is None:
+        return None
+    byte = ord(match.group()) - 0xDC00
+    return ValueError(
+        f"line is not valid in the input encoding (byte 0x{byte:02x}); save it as UTF-8 or pass --encoding (e.g. gbk)"
+    )
+
+
+def _renamed(record: Any, fields: Optional[Mapping[str, str]]) -> Any:
+    """A record with the input's own field names mapped onto the SDK's."""
+    if not fields or not isinstance(record, Mapping):
+        return record
+    out = {k: v for k, v in record.items() if k not in fields.values()}
+    for ours, theirs in fields.items():
+        if theirs in record:
+            out[ours] = record[theirs]
+    return out
+
+
+def open_input(path: str, encoding: str = "utf-8") -> TextIO:
+    """A text stream for ``path`` ('-' is stdin); UTF-8 (a BOM allowed) unless ``encoding`` says otherwise.
+    Bytes the encoding cannot decode are kept as lone surrogates, so ``read_records`` can turn just
+    their line into an error record."""
+    import codecs
+
+    codecs.lookup(encoding)  # LookupError for an unknown encoding
+    enc = "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
     if path == "-":
-        return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig")
+        return io.TextIOWrapper(sys.stdin.buffer, encoding=enc, errors="surrogateescape", newline="")
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"input file not found: {p}")
-    return p.open(encoding="utf-8-sig", newline="")
+    return p.open(encoding=enc, errors="surrogateescape", newline="")
+
+
+def json_safe_id(value: Any) -> Any:
+    """A record's id as JSON can carry it: NaN, infinity, bytes or objects become a short string."""
+    if value is None or isinstance(value, (str, bool)) or (isinstance(value, int) and abs(value) < 1 << 63):
+        return value
+    if isinstance(value, float) and value == value and abs(value) != float("inf"):
+        return value
+    try:
+        json.dumps(value, allow_nan=False)
+        return value if len(json.dumps(value)) <= 200 else short_repr(value)
+    except (TypeError, ValueError, RecursionError):
+        return short_repr(value) if not isinstance(value, float) else repr(value)
 
 
 def run_records(checker: Any, command: str, records: List[Record]) -> List[Dict[str, Any]]:
@@ -215,7 +294,7 @@ def run_records(checker: Any, command: str, records: List[Record]) -> List[Dict[
     out: List[Optional[Dict[str, Any]]] = [None] * len(records)
     valid, items = [], []
     for k, (n, record) in enumerate(records):
-        rid = record.get("id") if isinstance(record, Mapping) else None
+        rid = json_safe_id(record.get("id")) if isinstance(record, Mapping) else None
         try:
             item = record_item(record, command)
             validate_item(item, command)  # alone, so one bad record cannot sink its whole batch
@@ -226,7 +305,21 @@ def run_records(checker: Any, command: str, records: List[Record]) -> List[Dict[
         items.append(item)
     if items:
         run = checker.emotion_batch if command == "emotion" else checker.check_batch
-        for (k, n, rid), result in zip(valid, run(items)):
+        try:
+            results = run(items)
+        except Exception:  # never expected; still, one item must not cost the others their results
+            results = [_one(run, item) for item in items]
+        for (k, n, rid), result in zip(valid, results):
+            if isinstance(result, Exception):
+                out[k] = {"line": n, "id": rid, "error": f"internal error: {type(result).__name__}: {result}"}
+                continue
             d = result.to_dict()
             out[k] = {"line": n, "id": rid, **d} if rid is not None else {"line": n, **d}
     return [row for row in out if row is not None]
+
+
+def _one(run: Any, item: Any) -> Any:
+    try:
+        return run([item])[0]
+    except Exception as exc:
+        return exc

@@ -8,6 +8,7 @@ missing_thanks > standard), and the result says so in ``decided_by``.
 
 from __future__ import annotations
 
+import dataclasses
 from functools import lru_cache
 from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple
 
@@ -47,7 +48,26 @@ def context_emotions(
     for c in contexts:
         emotion = found.get(c.words) if c is not None else None
         # a fresh object per result: results are mutable and must not share state
-        out.append(_finished_copy(emotion, fell_back) if emotion is not None else None)
+        result = _finished_copy(emotion, fell_back) if emotion is not None else None
+        if result is not None and result.cues and c is not None and isinstance(c.source, str):
+            result.cues = _cues_in_context(result.cues, c.source)
+        out.append(result)
+    return out
+
+
+def _cues_in_context(cues: Sequence[Finding], context: str) -> List[Finding]:
+    """Cue spans moved from the customer's words into the context string the caller gave, so that
+    ``context[cue.start:cue.end] == cue.text`` (the words are the context minus its bracketed events)."""
+    from .normalize import split_events
+
+    _, words, offsets = split_events(context)
+    out = []
+    for cue in cues:
+        if cue.start is None or cue.end is None or not 0 <= cue.start < cue.end <= len(offsets):
+            out.append(cue)
+            continue
+        start, end = offsets[cue.start], offsets[cue.end - 1] + 1
+        out.append(dataclasses.replace(cue, start=start, end=end, text=context[start:end]))
     return out
 
 

@@ -62,25 +62,27 @@ MINOR = {"low"}  # call-level severities a clean call may carry
 
 # (test, engine, call id) -> why it fails today. Engine "*" = both.
 KNOWN: dict[tuple[str, str, str], str] = {
-    # false positives, call level
-    ("clean_passes", "rules", "clean-ph-customer-lingers"): "req.apology.equipment rolls up on a later turn after "
-    "the apology was made",
-    ("clean_passes", "rules", "clean-ph-angry-customer-calmed"): "req.apology.equipment rolls up on a later turn after "
-    "the apology was made",
-    ("no_false_positive", "rules", "f-ph-customer-first-late-greeting"): "req.apology.equipment on a later turn",
-    ("no_false_positive", "rules", "f-ph-greeting-no-nihao"): "req.apology.equipment on a later turn",
-    ("no_false_positive", "rules", "f-ph-no-closing"): "req.apology.equipment on a later turn",
-    # false positives, per turn
-    ("clean_turns", "*", "clean-ph-hold"): "req.apology.hold_return fires on every agent turn after a hold, not only "
-    "the first",
-    ("clean_turns", "rules", "clean-ph-mute"): "req.apology.hold_return on the second agent turn after the mute",
-    ("clean_turns", "rules", "clean-chat-wait"): "req.apology.hold_return on the second agent turn after the wait",
-    ("clean_turns", "rules", "clean-ph-transfer"): "req.apology.hold_return before any wait happened",
-    ("clean_turns", "rules", "clean-ph-customer-lingers"): "req.apology.equipment on a later turn",
-    ("clean_turns", "rules", "clean-ph-angry-customer-calmed"): "req.apology.equipment on a later turn",
+    # Per-turn false positives in clean calls (the calls still pass; no call-level finding).
+    ("clean_turns", "rules", "clean-ph-transfer"): "req.apology.hold_return: sdk.dialogue.derived_events reads the "
+    "agent's '请您稍等片刻，好吗？' + the customer's '好的' as a wait, though the agent went on at once (no hold)",
+    **{
+        (
+            "clean_turns",
+            "rules",
+            cid,
+        ): "req.apology.equipment fires on the agent's own '线路故障停电' two turns after it "
+        "apologised for the outage (not rolled up: once_per_call)"
+        for cid in ("clean-ph-customer-lingers", "clean-ph-angry-customer-calmed")
+    },
     **{
         ("clean_turns", "auto", cid): "model labels '请问还有其他可以帮您的吗？' missing_thanks (model-only, per turn)"
-        for cid in ("clean-ph-bill", "clean-ph-untimed-complaint", "clean-ph-customer-lingers", "clean-chat-untimed")
+        for cid in (
+            "clean-ph-bill",
+            "clean-ph-untimed-complaint",
+            "clean-ph-hold",
+            "clean-ph-customer-lingers",
+            "clean-chat-untimed",
+        )
     },
 }
 
@@ -201,6 +203,24 @@ def test_failing_fault_fails_the_call(engine: str, case: dict[str, Any]) -> None
 def test_no_unrelated_findings(engine: str, case: dict[str, Any]) -> None:
     d = _audit_dict(engine, case["id"])
     assert unrelated_findings(d, case) == []
+
+
+def test_thanks_for_waiting_is_not_a_new_wait() -> None:
+    # "感谢您的耐心等待" ends a wait; the agent turn after it owes no second apology (LABELS.md §3).
+    from sdk.dialogue import derived_events
+
+    back = [
+        {"role": "agent", "text": "对不起，让您久等了，感谢您的耐心等待。已经查到了。"},
+        {"role": "customer", "text": "好的。"},
+    ]
+    assert "客户等待客服查询后回来" not in derived_events(back)
+    asked_data = [
+        {"role": "agent", "text": "请您提供一下户号，我帮您查一下，好吗？"},
+        {"role": "customer", "text": "3301887766。"},
+    ]
+    assert derived_events(asked_data) == ["客户按要求提供了信息"]
+    ask = [{"role": "agent", "text": "请您稍等片刻，好吗？"}, {"role": "customer", "text": "好的。"}]
+    assert "客户等待客服查询后回来" in derived_events(ask)
 
 
 def test_cases_are_well_formed() -> None:

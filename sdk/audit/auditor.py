@@ -195,6 +195,8 @@ class Auditor:
                 continue  # a low-confidence model verdict: left on the turn, not a call-level fault
             if by_rules and all(f.rule_id in s.needs_wait for f in by_rules) and not _waited_before(view, i):
                 continue  # the rule presumed a wait that the call does not show
+            if by_rules and all(f.rule_id in s.once_per_call for f in by_rules) and _apologised_before(view, i):
+                continue  # the agent already apologised for it earlier in the call
             rules = by_rules or own
             severity = max((f.severity for f in own), key=lambda s: _SEVERITY_RANK.get(s, 1), default=None)
             text = "；".join(dict.fromkeys(f.message for f in rules)) or r.label
@@ -235,6 +237,12 @@ def _waited_before(view: CallView, index: int) -> bool:
         if u.role == "customer" and _NUDGE.search(u.norm):
             return True
     return False
+
+
+def _apologised_before(view: CallView, index: int) -> bool:
+    """Whether an agent turn before ``index`` apologised (for a fault the agent itself reports, such as
+    a line fault, the apology is owed once; later turns on the same matter do not repeat it)."""
+    return any(u.role == "agent" and view.rx.search("hold.return", "apology", u.norm) for u in view.call.turns[:index])
 
 
 def _waited(seconds: float) -> str:
@@ -291,10 +299,20 @@ def _contexts(view: CallView) -> Dict[int, Optional[List[ContextTurn]]]:
             shared[u.index] = ContextTurn(u.role, str.__str__(u.text))  # as parse_context reads it
         else:
             shared[u.index] = None
+    # A wait (hold, mute, silence) is owed its apology by the first agent turn after it (LABELS.md §3);
+    # later agent turns do not see it again.
+    answered_by = {
+        u.index: nxt.index
+        for u in turns
+        if u.event in ("hold", "mute") or u.event in SILENCE_EVENTS
+        for nxt in [view.next_agent(u.index)]
+        if nxt is not None
+    }
     for t in turns:
         if t.role != "agent":
             continue
-        ctx = [c for c in (shared[i] for i in range(max(0, t.index - CONTEXT_TURNS), t.index)) if c is not None]
+        window = range(max(0, t.index - CONTEXT_TURNS), t.index)
+        ctx = [c for c in (shared[i] for i in window if answered_by.get(i, t.index) >= t.index) if c is not None]
         extra: List[str] = []
         if t.index == first_agent and late:
             extra.append(f"电话响了{view.rings}声才接起")

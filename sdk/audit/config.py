@@ -252,6 +252,9 @@ class TurnRollup(CheckSettings):
     # Rule ids that presume the customer waited: rolled up only when the call shows a wait before the
     # turn (a hold/mute event, an announced wait, or the customer asking "还在吗").
     needs_wait: List[str] = []
+    # Rule ids whose apology is owed once per call (the agent's own report of a fault): rolled up only
+    # when no earlier agent turn apologised.
+    once_per_call: List[str] = []
 
     def regex_fields(self) -> Dict[str, List[str]]:
         return {}

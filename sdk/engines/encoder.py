@@ -4,6 +4,7 @@ Needs only the tokenizer object (``tokenizers``) and numpy; never torch.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, List, Optional, Sequence, Tuple
 
@@ -17,6 +18,14 @@ if TYPE_CHECKING:
 _WIDTH = {code: code - 0xFEE0 for span in ((0xFF10, 0xFF19), (0xFF21, 0xFF3A), (0xFF41, 0xFF5A))
           for code in range(span[0], span[1] + 1)}
 _WIDTH[0x3000] = 0x20
+# A lone surrogate (text decoded with surrogateescape) cannot be passed to the tokenizer (it raised
+# TypeError and sank the whole batch): it becomes U+FFFD, one character for one.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _model_text(text: str) -> str:
+    text = text.translate(_WIDTH)
+    return _SURROGATE.sub("\ufffd", text) if _SURROGATE.search(text) else text
 
 
 @dataclass
@@ -42,7 +51,7 @@ def encode(tokenizer: Any, texts: Sequence[str], contexts: Optional[Sequence[Opt
     context (the words just before the reply), and says so in ``notes``.
     """
     cls_id, sep_id, _ = special_ids(tokenizer)
-    texts = [t.translate(_WIDTH) for t in texts]
+    texts = [_model_text(t) for t in texts]
     text_ids = [e.ids for e in tokenizer.encode_batch(texts, add_special_tokens=False)]
     out = Encoded([], [], [])
     if contexts is None:
@@ -54,7 +63,7 @@ def encode(tokenizer: Any, texts: Sequence[str], contexts: Optional[Sequence[Opt
             out.type_ids.append([0] * (len(ids) + 2))
             out.notes.append(notes)
         return out
-    ctx_ids = [e.ids for e in tokenizer.encode_batch([(c or "").translate(_WIDTH) for c in contexts],
+    ctx_ids = [e.ids for e in tokenizer.encode_batch([_model_text(c or "") for c in contexts],
                                                      add_special_tokens=False)]
     budget = max_len - 3
     for ids, ctx in zip(text_ids, ctx_ids):

@@ -98,7 +98,8 @@ class NgramModel:
         of one uint64: the n-grams of a whole batch are found with numpy instead of a Python loop.
         """
         lens = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
-        cps = np.frombuffer("".join(texts).encode("utf-32-le"), dtype="<u4").astype(np.uint64) + 1
+        # surrogatepass: a lone surrogate (surrogateescape-decoded text) is one code point like any other
+        cps = np.frombuffer("".join(texts).encode("utf-32-le", "surrogatepass"), dtype="<u4").astype(np.uint64) + 1
         text_of = np.repeat(np.arange(len(texts)), lens)
         remaining = np.repeat(np.cumsum(lens), lens) - np.arange(len(cps))  # chars from here to the end
         out_rows, out_keys = [], []

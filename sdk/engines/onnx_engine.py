@@ -79,7 +79,6 @@ class OnnxEngine(Engine):
         threads: Optional[int] = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> None:
-        from ..model_manifest import load_manifest
 
         import_runtime()
         if threads is not None and (not isinstance(threads, int) or threads < 1):
@@ -87,8 +86,21 @@ class OnnxEngine(Engine):
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         self.model_dir = Path(model_dir)
-        self.manifest = load_manifest(self.model_dir)
         self.threads = threads or default_threads()
+        try:
+            self._load(batch_size)
+            self._canary()
+        except ModelUnavailable:
+            raise
+        except Exception as exc:  # whatever else a model directory does wrong, `auto` must fall back
+            raise ModelUnavailable(
+                f"cannot load model directory {self.model_dir}: {type(exc).__name__}: {str(exc)[:300]}"
+            ) from exc
+
+    def _load(self, batch_size: int) -> None:
+        from ..model_manifest import load_manifest
+
+        self.manifest = load_manifest(self.model_dir)
         tokenizer = load_tokenizer(self.manifest.tokenizer_path)
         # Data parallelism, not intra-op threads: each session runs on one core and the batches of a
         # call are spread over `threads` workers. As fast as intra-op threads on an idle CPU (1-7%
@@ -97,6 +109,7 @@ class OnnxEngine(Engine):
         self.models: Dict[str, TaskModel] = {}
         for task, spec in self.manifest.tasks.items():
             session = make_session(self.model_dir / spec.file, 1)
+            path = self.model_dir / spec.file
             input_format = self.manifest.data["tasks"][task].get("input_format", "raw")
             self.models[task] = TaskModel(
                 session,
@@ -109,7 +122,24 @@ class OnnxEngine(Engine):
                 pool=self.pool,
                 input_format=input_format,
             )
+            self.models[task].rebuild = lambda path=path: make_session(path, 1)
         self.ensemble = load_ensemble(self.manifest, self.models)
+
+    def _canary(self) -> None:
+        """Run every model once at load, on a short input and on one of its full ``max_len``: a model
+        file that does not fit its manifest (another task's model, a max_len its positions cannot
+        take, non-finite output) fails here, as ModelUnavailable, not on the first user call."""
+        import numpy as np
+
+        for task, model in self.models.items():
+            texts = ["您好", "好" * model.max_len]
+            contexts = ["谢谢", "好" * model.max_len] if model.pair else None
+            probs, _ = self.task_proba(task, texts, contexts)
+            if probs.shape != (2, len(TASK_LABELS[task])) or not np.all(np.isfinite(probs)):
+                raise ModelUnavailable(
+                    f"model directory {self.model_dir}: the {task!r} model gives output of shape {probs.shape} "
+                    f"(finite: {bool(np.all(np.isfinite(probs)))}); expected ({len(texts)}, {len(TASK_LABELS[task])})"
+                )
 
     def task_proba(
         self, task: str, texts: Sequence[str], contexts: Optional[Sequence[Any]] = None

@@ -63,6 +63,17 @@ class RulesEngine(Engine):
             for a in rule.utterance_prefilter or ():
                 anchors.setdefault(a, []).append(_REQ_KEY + j)
         self._anchors = _AnchorIndex(anchors)
+        # Which required rules can fire at all: by a context cue, or by the utterance alone (always
+        # tried, or once their prefilter anchor is present). The rest are not looked at per utterance.
+        self._required_by_cue: Dict[str, List[int]] = {}
+        for j, rule in enumerate(self._required):
+            for cue_id in rule.when_cues:
+                self._required_by_cue.setdefault(cue_id, []).append(j)
+        by_text = [j for j, r in enumerate(self._required) if r.trigger != "all" and r.when_utterance is not None]
+        self._required_by_text = frozenset(j for j in by_text if self._required[j].utterance_prefilter is None)
+        self._required_prefiltered = frozenset(_REQ_KEY + j for j in by_text) - {
+            _REQ_KEY + j for j in self._required_by_text
+        }
         cue_anchors: Dict[str, List[int]] = {}
         for i, cue in enumerate(rulebook.cues):
             for b, (_, branch_anchors) in enumerate(cue.branches):
@@ -120,7 +131,12 @@ class RulesEngine(Engine):
                 suggestion=_fill(rule.suggestion, company), binding=rule.binding,
             ))
 
-        for j, rule in enumerate(self._required):
+        maybe = set(self._required_by_text)
+        maybe.update(key - _REQ_KEY for key in present if key in self._required_prefiltered)
+        for cue_id in cues:
+            maybe.update(self._required_by_cue.get(cue_id, ()))
+        for j in sorted(maybe):  # any other required rule has neither its cue nor its text
+            rule = self._required[j]
             by_cue = not cues.isdisjoint(rule.when_cues)
             if rule.trigger == "all" and not by_cue:
                 continue
