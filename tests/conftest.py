@@ -56,7 +56,7 @@ def rules_checker():
 REPO = __import__("pathlib").Path(__file__).resolve().parents[1]
 VOCAB = REPO.parent / "shared" / "data" / "bert_base_chinese_vocab" / "vocab.txt"
 if not VOCAB.is_file():  # the shipped base model carries the same bert-base-chinese vocabulary
-    VOCAB = REPO / "models" / "base" / "csqa-bert-small" / "vocab.txt"
+    VOCAB = REPO / "models" / "base" / "csqa-bert-dialog" / "vocab.txt"
 TINY_MAX_LEN = {"compliance": 48, "emotion": 32}
 
 

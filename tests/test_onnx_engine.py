@@ -20,7 +20,7 @@ from conftest import FixedEngine, make_finding, make_verdict  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 VOCAB = REPO.parent / "shared" / "data" / "bert_base_chinese_vocab" / "vocab.txt"
 if not VOCAB.is_file():  # the shipped base model carries the same bert-base-chinese vocabulary
-    VOCAB = Path(__file__).resolve().parents[1] / "models" / "base" / "csqa-bert-small" / "vocab.txt"
+    VOCAB = Path(__file__).resolve().parents[1] / "models" / "base" / "csqa-bert-dialog" / "vocab.txt"
 MAX_LEN = {"compliance": 48, "emotion": 32}
 
 

@@ -22,7 +22,7 @@ from training.settings import TrainSettings  # noqa: E402
 
 VOCAB = Path(__file__).resolve().parents[2] / "shared" / "data" / "bert_base_chinese_vocab" / "vocab.txt"
 if not VOCAB.is_file():  # the shipped base model carries the same bert-base-chinese vocabulary
-    VOCAB = Path(__file__).resolve().parents[1] / "models" / "base" / "csqa-bert-small" / "vocab.txt"
+    VOCAB = Path(__file__).resolve().parents[1] / "models" / "base" / "csqa-bert-dialog" / "vocab.txt"
 
 COMPLIANCE_TEMPLATES = {
     "standard": [(None, "您好，{d}客服，很高兴为您服务，请问有什么可以帮您？", "greeting"),

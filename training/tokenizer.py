@@ -18,7 +18,7 @@ from transformers import AutoTokenizer, BertTokenizer
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_VOCAB = REPO_ROOT.parent / "shared" / "data" / "bert_base_chinese_vocab" / "vocab.txt"
 if not DEFAULT_VOCAB.is_file():  # a checkout without ../shared: the shipped base carries the same file (same sha256)
-    DEFAULT_VOCAB = REPO_ROOT / "models" / "base" / "csqa-bert-small" / "vocab.txt"
+    DEFAULT_VOCAB = REPO_ROOT / "models" / "base" / "csqa-bert-dialog" / "vocab.txt"
 SPECIAL_TOKENS = {"unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]",
                   "cls_token": "[CLS]", "mask_token": "[MASK]"}
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json")
