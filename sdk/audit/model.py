@@ -23,10 +23,10 @@ ROLES = ("agent", "customer", "event")
 CHANNELS = ("phone", "chat")
 # Event texts of API.md. Others are kept (as free-text annotations) and reported in the audit's warnings.
 KNOWN_EVENTS = ("hold", "mute", "transfer", "agent_hangup", "customer_hangup")
-KNOWN_NOTES = ("silence", "dead_air", "静默", "沉默", "无声")  # read by the checks, so no "unknown event" warning
 HOLD_EVENTS = ("hold", "mute")
 # Marked silences (not in API.md's list, but common in ASR exports): the dead-air check measures them.
 SILENCE_EVENTS = ("silence", "dead_air", "静默", "沉默", "无声")
+KNOWN_NOTES = SILENCE_EVENTS  # read by the checks, so no "unknown event" warning
 # Calls longer than this are refused rather than audited slowly.
 MAX_TURNS = 50_000
 _SPACE = re.compile(r"\s+")

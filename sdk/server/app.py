@@ -136,6 +136,8 @@ def _call_dict(call: CallIn) -> Dict[str, Any]:
 
 
 M = TypeVar("M", bound=BaseModel)
+_In = TypeVar("_In")
+_Out = TypeVar("_Out")
 
 
 async def _parse(request: Request, model: Type[M]) -> M:
@@ -308,6 +310,20 @@ def _batch_limit(n: int, config: ServerConfig, field: str) -> None:
         raise TooLarge(too_large(f"the batch ('{field}')", f"{n:,} items", config.max_batch_items, "max_batch_items"))
 
 
+def _validate_each(values: Sequence[_In], validate: Callable[[_In, Sequence[Any]], _Out], field: str) -> List[_Out]:
+    """Every item validated; all the bad ones reported together (422), not just the first."""
+    out: List[_Out] = []
+    errors: List[Dict[str, Any]] = []
+    for i, value in enumerate(values):
+        try:
+            out.append(validate(value, ("body", field, i)))
+        except Invalid as exc:
+            errors.extend(exc.errors)
+    if errors:
+        raise Invalid(errors)
+    return out
+
+
 def create_app(config: Optional[ServerConfig] = None, checker: Any = None) -> FastAPI:
     """The app. ``checker``: an existing Checker (or a test double); default: built from ``config``
     when the app starts, once per worker process."""
@@ -385,15 +401,7 @@ def create_app(config: Optional[ServerConfig] = None, checker: Any = None) -> Fa
     async def check_batch(req: CheckBatchRequest, request: Request) -> Response:
         tracker.queued(request.scope)
         _batch_limit(len(req.items), config, "items")
-        items, errors = [], []
-        for i, it in enumerate(req.items):
-            try:
-                items.append(_check_item(it, ("body", "items", i)))
-            except Invalid as exc:
-                errors.extend(exc.errors)
-        if errors:
-            raise Invalid(errors)
-        return _json(await service().check_many(items))
+        return _json(await service().check_many(_validate_each(req.items, _check_item, "items")))
 
     @post("/v1/emotion", EmotionRequest, EmotionOut, "emotion", "Emotion of one customer utterance")
     async def emotion(req: EmotionRequest, request: Request) -> Response:
@@ -429,15 +437,7 @@ def create_app(config: Optional[ServerConfig] = None, checker: Any = None) -> Fa
     async def audit_batch(req: AuditBatchRequest, request: Request) -> Response:
         tracker.queued(request.scope)
         _batch_limit(len(req.calls), config, "calls")
-        calls, errors = [], []
-        for i, call in enumerate(req.calls):
-            try:
-                calls.append(valid_call(call, ("body", "calls", i)))
-            except Invalid as exc:
-                errors.extend(exc.errors)
-        if errors:
-            raise Invalid(errors)
-        return _json(await service().audit_many(calls))
+        return _json(await service().audit_many(_validate_each(req.calls, valid_call, "calls")))
 
     def openapi() -> Dict[str, Any]:
         """FastAPI's document (healthz, metrics) plus the POST endpoints, from the same pydantic models."""
