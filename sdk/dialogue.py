@@ -196,9 +196,11 @@ def _split_events(events: str) -> List[str]:
 # more than its last customer turn: sdk.context adds the events that earlier turns imply (LABELS.md
 # §3), in words the rulebook's `wait` and `info_supplied` cues already recognise.
 _WAIT_REQUEST = re.compile(
-    r"稍等|稍候|等(一|1)?(下|会)|耐心等|正在(为您|帮您|给您|为你|帮你)?(查询|核实|查看|处理|确认|核查|联系|申请|登记)"
+    r"稍等|稍候|等(一|1)?(下|会)|正在(为您|帮您|给您|为你|帮你)?(查询|核实|查看|处理|确认|核查|联系|申请|登记)"
     r"|(帮|为|给)(您|你)(查询?|看|核实|确认|问|核查)(一)?下|我(这边)?(查|看|核实|确认)(一)?下"
 )
+# "请您耐心等待" alone is about a process (delivery, refund, a call back), not a hold: in JD.com chats the
+# turn after it owes no apology. A hold reads "稍等 / 等一下 / 正在为您查询" (seed 000 四.8).
 # "感谢您的耐心等待" thanks the customer for a wait that is over; it asks for no new wait.
 _WAIT_THANKS = re.compile(r"(感谢|谢谢|多谢)(您|你|亲)?(的)?耐心(等待|等候)")
 _INFO_REQUEST = re.compile(
