@@ -212,7 +212,9 @@ _INFO_REQUEST = re.compile(
     r"|(提供|发|告知|告诉|复制|留)(一)?(下|个)[^,.?!]{0,16}(号|姓名|名字|地址|信息|抬头|税号|验证码|方式|号码)"
 )
 # Real chats arrive anonymised: the data itself is a placeholder ("[数字x]", "[身份证号x]", "[组织机构x]").
-_INFO_GIVEN = re.compile(r"\d{5,}|\[(订单|ORDERID|电话|手机|地址|姓名|数字|身份证|组织机构|邮箱)|订单编号|订单号|号码是|地址是|@|\*{3}")
+_INFO_GIVEN = re.compile(
+    r"\d{5,}|\[(订单|ORDERID|电话|手机|地址|姓名|数字|身份证|组织机构|邮箱)|订单编号|订单号|号码是|地址是|@|\*{3}"
+)
 _NUDGE = re.compile(r"^(在吗|在不在|还在吗|人呢|有人吗|您好|你好|亲)?[?？。.!！ ]*$")
 
 
