@@ -312,3 +312,29 @@ NEUTRAL_CONTEXTS = [
 def test_neutral_contexts_require_nothing(engine, context):
     result = _check(engine, "好的，我帮您查一下。", context)
     assert result.label == "standard", (engine.context_cues(context), result.findings)
+
+
+# --- real-chat conventions (data/README, "Conventions for labelling turns in real chat") ---
+def test_volunteered_data_in_a_conversation_owes_no_thanks(engine):
+    # a product link or a number nobody asked for: no thanks owed (LABELS.md section 3)
+    turns = [{"role": "agent", "text": "您好，请问有什么可以帮您？"},
+             {"role": "customer", "text": "这个有货吗 http://item.jd.com/5256489."}]
+    assert _check(engine, "有货的呢，您可以直接下单哦", turns).label == "standard"
+    # the data the agent asked for still owes thanks
+    asked = [{"role": "agent", "text": "麻烦您提供一下订单号"}, {"role": "customer", "text": "[订单x]"}]
+    assert _check(engine, "好的，这边为您查询", asked).label == "missing_thanks"
+    # a string context has no turns: the customer's words are all there is
+    assert _check(engine, "好的，这边为您查询", "订单号是123456789").label == "missing_thanks"
+
+
+def test_chat_register_and_chat_courtesy(engine):
+    assert _check(engine, "亲亲，您的订单已经发货了哦").label == "standard"  # 亲亲 is chat register, not slang
+    assert _check(engine, "您太客气了，请问还有其他可以帮您的吗", "好的，谢谢").label == "standard"
+    # "辛苦您 + verb" asks; it does not thank
+    assert _check(engine, "还辛苦您给小妹打个评价哦", "没有了，谢谢").label == "missing_thanks"
+
+
+def test_refusal_inside_a_full_answer_owes_an_apology(engine):
+    assert _check(engine, "不可以", "可以改地址吗").label == "non_compliant"
+    long = "这个订单已经出库了，系统里的地址现在是没办法再修改的呢"
+    assert _check(engine, long, "可以改地址吗").label == "missing_apology"

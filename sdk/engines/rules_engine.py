@@ -48,7 +48,7 @@ class RulesEngine(Engine):
             raise ValueError("the rulebook has no 'emotion' section; the rules engine needs its cue lists")
         self._emotion_finder = _emotion_finder(rulebook.emotion)  # built now, not on the first call
         self._emotion_cache: Dict[str, EmotionResult] = {}
-        self._cue_cache: Dict[Tuple[str, str], FrozenSet[str]] = {}
+        self._cue_cache: Dict[Tuple[str, str, bool], FrozenSet[str]] = {}
         self._advisory = frozenset(r.id for r in rulebook.rules if r.advisory)
         # One Aho–Corasick pass finds which rules can match at all (their anchors).
         anchors: Dict[str, List[int]] = {}
@@ -167,7 +167,7 @@ class RulesEngine(Engine):
             return frozenset()
         # Contexts repeat a lot (one customer turn, several candidate replies;
         # the same event strings), so cue detection is cached per engine.
-        key = (parsed.events, parsed.words)
+        key = (parsed.events, parsed.words, isinstance(parsed.source, str))
         cues = self._cue_cache.get(key)
         if cues is None:
             if len(self._cue_cache) >= _CUE_CACHE_SIZE:
@@ -183,9 +183,17 @@ class RulesEngine(Engine):
         candidates = _candidates(self._cue_anchors.present(both), self._cue_always)
         active = []
         all_cues = self.rulebook.cues
+        # In a conversation (turns), whether the customer supplied what the agent asked for is decided from
+        # the turns by sdk.dialogue (event "客户按要求提供了信息"); the customer's words alone also match
+        # data or actions nobody asked for (a product link, an order card, a number volunteered, "我已经申请了"),
+        # which owe no thanks (LABELS.md section 3). A string context has no turns: its words still count.
+        from_turns = not isinstance(context.source, str)
         for i, branch_ids in candidates.items():
             cue = all_cues[i]
-            target = events_n if cue.where == "events" else words_n if cue.where == "words" else both
+            if from_turns and cue.id in _ASKED_DATA_CUES:
+                target = events_n
+            else:
+                target = events_n if cue.where == "events" else words_n if cue.where == "words" else both
             if not target:
                 continue
             if not any(cue.branches[b][0].search(target) for b in branch_ids):
@@ -309,6 +317,7 @@ def _fill(template: Optional[str], company: str) -> Optional[str]:
 
 
 _CUE_CACHE_SIZE = 4096
+_ASKED_DATA_CUES = frozenset({"info_supplied", "customer_did"})  # read from the events only in a conversation
 
 
 # ---------------------------------------------------------------------------
