@@ -338,3 +338,9 @@ def test_refusal_inside_a_full_answer_owes_an_apology(engine):
     assert _check(engine, "不可以", "可以改地址吗").label == "non_compliant"
     long = "这个订单已经出库了，系统里的地址现在是没办法再修改的呢"
     assert _check(engine, long, "可以改地址吗").label == "missing_apology"
+
+
+def test_dissatisfied_customer_turn_in_a_conversation_owes_an_apology(engine):
+    turns = [{"role": "agent", "text": "好的呢"}, {"role": "customer", "text": "你们这套路也太深了"}]
+    assert _check(engine, "这个是活动规则哦", turns).label == "missing_apology"
+    assert _check(engine, "很抱歉，这个是活动规则哦", turns).label == "standard"

@@ -200,6 +200,12 @@ class RulesEngine(Engine):
                 continue
             if cue.unless is None or not cue.unless.search(target):
                 active.append(cue.id)
+        if from_turns and words_norm is not None and "complaint_general" not in active:
+            # In a conversation the customer's last words are read as a QA reader reads them: a turn whose
+            # emotion cues say dissatisfied or angry is a complaint or push-back, and the answer owes an
+            # apology (LABELS.md section 3). Written string contexts name their complaints explicitly.
+            if self._emotion_of(words_norm).label in _COMPLAINING:
+                active.append("complaint_general")
         return frozenset(active)
 
     def _first_valid_hit(self, rule: CompiledRule, text: str, branch_ids: Iterable[int]) -> Optional[Tuple[int, int]]:
@@ -318,6 +324,7 @@ def _fill(template: Optional[str], company: str) -> Optional[str]:
 
 _CUE_CACHE_SIZE = 4096
 _ASKED_DATA_CUES = frozenset({"info_supplied", "customer_did"})  # read from the events only in a conversation
+_COMPLAINING = frozenset({"dissatisfied", "angry"})  # customer emotions that make a turn a complaint
 
 
 # ---------------------------------------------------------------------------
