@@ -60,7 +60,7 @@ FORBIDDEN = [
     ("哦……", "我的快递怎么还没到", "ban.filler_only"),
     ("然后呢？", "我的快递怎么还没到", "ban.filler_only"),
     ("亲，这个肿么办呢", None, "ban.slang"),
-    ("好哒，马上给您弄", None, "ban.slang"),
+    ("妥妥的，马上给您弄", None, "ban.slang"),
     ("俺们这边处理不了", None, "ban.dialect"),
     ("你有男朋友吗？", None, "ban.private_chat"),
     ("加个微信吧，下班聊。", None, "ban.private_chat"),
@@ -269,8 +269,8 @@ def test_custom_rulebook_overlay():
     r = _check(engine, "这个整不了。")
     assert r.label == "non_compliant" and r.findings[0].severity == "high"
     # slang rule disabled by the overlay
-    assert _check(engine, "好哒，马上给您弄").label == "standard"
-    assert _check(RulesEngine(), "好哒，马上给您弄").label == "non_compliant"
+    assert _check(engine, "妥妥的，马上给您弄").label == "standard"
+    assert _check(RulesEngine(), "妥妥的，马上给您弄").label == "non_compliant"
     # extra required closing phrase
     assert _check(engine, "感谢您的来电，再见！", "没有了").label == "missing_thanks"
     assert _check(engine, "感谢您的来电，祝您用电愉快，再见！", "没有了").label == "standard"
@@ -329,6 +329,7 @@ def test_volunteered_data_in_a_conversation_owes_no_thanks(engine):
 
 def test_chat_register_and_chat_courtesy(engine):
     assert _check(engine, "亲亲，您的订单已经发货了哦").label == "standard"  # 亲亲 is chat register, not slang
+    assert _check(engine, "好哒，马上给您处理").label == "standard"  # so is 哒 (data/README: 亲爱哒)
     assert _check(engine, "您太客气了，请问还有其他可以帮您的吗", "好的，谢谢").label == "standard"
     # "辛苦您 + verb" asks; it does not thank
     assert _check(engine, "还辛苦您给小妹打个评价哦", "没有了，谢谢").label == "missing_thanks"
