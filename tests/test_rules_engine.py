@@ -345,3 +345,11 @@ def test_dissatisfied_customer_turn_in_a_conversation_owes_an_apology(engine):
     turns = [{"role": "agent", "text": "好的呢"}, {"role": "customer", "text": "你们这套路也太深了"}]
     assert _check(engine, "这个是活动规则哦", turns).label == "missing_apology"
     assert _check(engine, "很抱歉，这个是活动规则哦", turns).label == "standard"
+
+
+def test_emoji_only_reply_to_a_question_is_filler(engine):
+    question = [{"role": "agent", "text": "您好"}, {"role": "customer", "text": "什么时候能到啊？"}]
+    for reply in ("😊", "[微笑]", "#E-s[数字]", "O(∩_∩)O~"):
+        assert _check(engine, reply, question).label == "non_compliant", reply
+    assert _check(engine, "[订单x]", question).label == "standard"  # a data placeholder is content
+    assert _check(engine, "预计明天到哦😊", question).label == "standard"  # emoji beside words is fine
