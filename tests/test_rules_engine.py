@@ -59,6 +59,8 @@ FORBIDDEN = [
     ("嗯嗯。", "我的快递怎么还没到", "ban.filler_only"),
     ("哦……", "我的快递怎么还没到", "ban.filler_only"),
     ("然后呢？", "我的快递怎么还没到", "ban.filler_only"),
+    ("没有。", "帮我看一下退款了吗？", "ban.filler_only"),
+    ("预计!", "什么时候能到？", "ban.filler_only"),
     ("亲，这个肿么办呢", None, "ban.slang"),
     ("妥妥的，马上给您弄", None, "ban.slang"),
     ("俺们这边处理不了", None, "ban.dialect"),
