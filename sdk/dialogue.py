@@ -222,6 +222,8 @@ _INFO_REQUEST = re.compile(
 _INFO_GIVEN = re.compile(
     r"\d{5,}|\[(订单|ORDERID|电话|手机|地址|姓名|数字|身份证|组织机构|邮箱)|订单编号|订单号|号码是|地址是|@|\*{3}"
 )
+# A chat customer often repeats the question and adds the nudge: "…怎么退呢? 在吗?", "…发货了吗??"
+_NUDGE_END = re.compile(r"(在吗|在不在|还在吗|人呢|有人吗)[?？。.!！ ]*$|[?？]{2,}$")
 _NUDGE = re.compile(r"^(在吗|在不在|还在吗|人呢|有人吗|您好|你好|亲)?[?？。.!！ ]*$")
 
 
@@ -252,7 +254,7 @@ def implied_events(turns: Sequence[Turn], simplify: Callable[[str], str] = to_si
         out.append("客户等待客服查询后回来")
     elif (
         since
-        and any(_NUDGE.match(t.strip()) and t.strip() for t in since)
+        and any((_NUDGE.match(t.strip()) or _NUDGE_END.search(t.strip())) and t.strip() for t in since)
         and any(ch in "".join(since) for ch in "?在人")
     ):
         out.append("客户等待后催问")
