@@ -126,3 +126,34 @@ def test_models_validate_sections_directly():
     Scorecard.model_validate(raw["scorecard"])
     with pytest.raises(AuditConfigError):
         merge_call(raw["call"], {"no.such": {}})
+
+
+def _turn(label, *findings):
+    from sdk.results import CheckResult
+
+    return CheckResult(label=label, scores={label: 0.9}, engine="onnx", findings=list(findings))
+
+
+def _rule(label, severity, located=True):
+    from sdk.results import Finding
+
+    start, end = (0, 4) if located else (None, None)
+    return Finding("ban.x", label, start, end, "这不归我管" if located else None, "rules", "m", severity=severity)
+
+
+@pytest.mark.parametrize(
+    "turn, expected",
+    [
+        # the model outvoted a located high-severity forbidden-wording rule: still a call fault
+        (_turn("standard", _rule("non_compliant", "high")), "non_compliant"),
+        (_turn("standard", _rule("non_compliant", "medium")), None),  # below turn.non_compliant's floor
+        (_turn("standard", _rule("non_compliant", "high", located=False)), None),  # nothing in the words
+        (_turn("standard", _rule("missing_apology", "high", located=False)), None),  # missing_* has no floor
+        (_turn("standard"), None),
+    ],
+)
+def test_rules_min_severity_keeps_red_line_wording_a_call_fault(turn, expected):
+    import sdk
+
+    auditor = sdk.Checker(engine="rules")._call_auditor()
+    assert auditor._binding_rule_label(turn, "chat") == expected

@@ -175,6 +175,27 @@ class Auditor:
             warnings=warnings,
         )
 
+    def _binding_rule_label(self, r: CheckResult, channel: str) -> Optional[str]:
+        """The fault a rule located in the turn's words at or above its rollup's ``rules_min_severity``
+        (严禁 wording such as "这不归我们管"), when the model outvoted it for the turn's own label: one
+        turn's label is chosen for agreement with QA readers, a call's red lines are not negotiable."""
+        for label in _ROLLUP_LABELS:
+            cid = f"turn.{label}"
+            if not self.config.active(cid, channel):
+                continue
+            floor = self.config.of(cid, TurnRollup).rules_min_severity
+            if floor is None:
+                continue
+            if any(
+                f.source == "rules"
+                and f.label == label
+                and f.start is not None
+                and _SEVERITY_RANK.get(f.severity or "", 1) >= _SEVERITY_RANK[floor]
+                for f in r.findings
+            ):
+                return label
+        return None
+
     def _rollup(self, view: CallView, turn_results: List[Any], call_findings: List[CallFinding]) -> List[CallFinding]:
         """One finding per agent turn whose per-turn label is a fault, unless a call-level check
         already reported the same fault on that turn."""
@@ -183,12 +204,15 @@ class Auditor:
         covered = {(i, f.label) for f in call_findings if f.label for i in f.turns}
         out = []
         for i, r in enumerate(turn_results):
-            if not isinstance(r, CheckResult) or r.label not in _ROLLUP_LABELS:
+            if not isinstance(r, CheckResult):
                 continue
-            cid = f"turn.{r.label}"
-            if (i, r.label) in covered or not self.config.active(cid, view.channel):
+            label = r.label if r.label in _ROLLUP_LABELS else self._binding_rule_label(r, view.channel)
+            if label is None:
                 continue
-            own = [f for f in r.findings if f.label == r.label]
+            cid = f"turn.{label}"
+            if (i, label) in covered or not self.config.active(cid, view.channel):
+                continue
+            own = [f for f in r.findings if f.label == label]
             s = self.config.of(cid, TurnRollup)
             by_rules = [f for f in own if f.source == "rules"]
             if not by_rules and r.scores.get(r.label, 0.0) < s.min_model_confidence:
@@ -208,7 +232,7 @@ class Auditor:
                     [i],
                     t.start,
                     t.end,
-                    label=r.label,
+                    label=label,
                     rule_ids=[f.rule_id for f in own],
                     severity=severity,
                     rules=text,

@@ -255,6 +255,9 @@ class TurnRollup(CheckSettings):
     # Rule ids whose apology is owed once per call (the agent's own report of a fault): rolled up only
     # when no earlier agent turn apologised.
     once_per_call: List[str] = []
+    # A rule finding of this label located in the turn's words at this severity or above is a call-level
+    # fault even where the model decided the turn's label otherwise (None: the turn's label only).
+    rules_min_severity: Optional[Literal["low", "medium", "high"]] = None
 
     def regex_fields(self) -> Dict[str, List[str]]:
         return {}

@@ -81,6 +81,15 @@ def _blend(weight: float) -> Callable[[Scored, Scored], Decision]:
     return decide
 
 
+def _unless_forbidden_high(decide: Callable[[Scored, Scored], Decision]) -> Callable[[Scored, Scored], Decision]:
+    def decide_or_override(model: Scored, rules: Scored) -> Decision:
+        if _forbidden_high(model, rules):
+            return rules.label, dict(rules.scores), "rules"
+        return decide(model, rules)
+
+    return decide_or_override
+
+
 POLICIES: Dict[str, Callable[[Scored, Scored], Decision]] = {
     "model": _overriding(_model_label),
     "forbidden_high": _overriding(_forbidden_high),
@@ -90,6 +99,9 @@ POLICIES: Dict[str, Callable[[Scored, Scored], Decision]] = {
     "forbidden_high_or_unsure_0.5": _overriding(_forbidden_high_or_unsure(0.5)),
     "blend_0.5": _blend(0.5),
     "blend_0.7": _blend(0.7),
+    # The blend, except that high-severity forbidden wording the rules located (严禁: "这不归我管") stays a fault:
+    # a model that learned real chats' curt style can outvote it in the blend.
+    "blend_0.7_forbidden_high": _unless_forbidden_high(_blend(0.7)),
 }
 # Fallback when a model's manifest names no combine_policy. Compliance dev macro-F1 (677 records):
 # BERT alone: model 0.890, rules 0.780, blend_0.5 0.904, blend_0.7 0.892;
