@@ -48,8 +48,9 @@ def records(n_total: int) -> List[Pair]:
             out.extend((r["utterance"], r.get("context")) for r in map(json.loads, fh))
     seen, unique = set(), []
     for pair in out:  # distinct records, so a later round never hits an earlier round's caches
-        if pair not in seen:
-            seen.add(pair)
+        key = json.dumps(pair, ensure_ascii=False)  # a context may be a list of turns
+        if key not in seen:
+            seen.add(key)
             unique.append(pair)
     if len(unique) < n_total:
         raise SystemExit(f"only {len(unique)} distinct records; lower --n or --rounds")
