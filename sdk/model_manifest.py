@@ -221,6 +221,10 @@ def _check_sealed(data: Dict[str, Any], path: Path) -> None:
 
         if policy not in POLICIES:
             raise ManifestError(f"{path}: combine_policy {short_repr(policy)} is not one of {', '.join(POLICIES)}")
+    weight = data.get("emotion_model_weight")
+    numeric = isinstance(weight, (int, float)) and not isinstance(weight, bool)
+    if weight is not None and not (numeric and 0 <= weight <= 1):
+        raise ManifestError(f"{path}: emotion_model_weight must be a number in [0, 1], got {short_repr(weight)}")
     ensemble = data.get("ensemble")
     if ensemble is not None and not isinstance(ensemble, dict):
         raise ManifestError(f"{path}: ensemble must be an object of task: member, got {short_repr(ensemble)}")

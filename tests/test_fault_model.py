@@ -172,6 +172,9 @@ EDITS += [
     ("resealed:ensemble_weight_2", _field_edit(_set(["ensemble", "compliance", "weight"], 2), reseal=True)),
     ("resealed:ensemble_weight_str", _field_edit(_set(["ensemble", "compliance", "weight"], "0.5"), reseal=True)),
     ("resealed:ensemble_list", _field_edit(_set(["ensemble"], ["compliance"]), reseal=True)),
+    ("resealed:emotion_weight_2", _field_edit(_set(["emotion_model_weight"], 2), reseal=True)),
+    ("resealed:emotion_weight_str", _field_edit(_set(["emotion_model_weight"], "0.8"), reseal=True)),
+    ("resealed:emotion_weight_bool", _field_edit(_set(["emotion_model_weight"], True), reseal=True)),
     ("resealed:ensemble_other_member", _field_edit(
         _set(["ensemble", "compliance", "member"], "ngram_emotion"), reseal=True)),
     ("resealed:inputs_single", _field_edit(_set(["tasks", "compliance", "inputs"], "single"), reseal=True)),

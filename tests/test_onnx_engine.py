@@ -424,3 +424,22 @@ def test_worker_pool_creates_one_executor_under_concurrent_first_use(monkeypatch
     for t in threads:
         t.join()
     assert len(created) == 1 and len(out) == 16
+
+
+@pytest.mark.parametrize(
+    "weight, expected",
+    [(1.0, "neutral"), (0.9, "neutral"), (0.5, "angry"), (0.0, "angry")],  # model 0.6 neutral vs rules 0.9 angry
+)
+def test_hybrid_emotion_blends_the_rules_lexicon_at_the_manifest_weight(weight, expected):
+    from types import SimpleNamespace
+
+    from sdk.engines.hybrid import HybridEngine
+    from sdk.results import EmotionResult
+
+    labels = ("neutral", "satisfied", "anxious", "dissatisfied", "angry")
+    model = EmotionResult("neutral", {k: 0.6 if k == "neutral" else 0.1 for k in labels}, engine="onnx")
+    rules = EmotionResult("angry", {k: 0.9 if k == "angry" else 0.025 for k in labels}, engine="rules")
+    onnx = FixedEngine("onnx", _check("standard", "onnx"))
+    onnx.manifest = SimpleNamespace(data={"emotion_model_weight": weight})
+    result = HybridEngine(onnx, None)._combine_emotion(model, rules)
+    assert result.label == expected and abs(sum(result.scores.values()) - 1.0) < 1e-9

@@ -258,6 +258,29 @@ def distribution(task: str, labels: Sequence[str]) -> Dict[str, int]:
     return {lab: sum(1 for x in labels if x == lab) for lab in LABELS[task]}
 
 
+EMOTION_WEIGHTS = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5)
+
+
+def choose_emotion_weight(hybrid, onnx, rules, dev: Sequence[dict]) -> Dict[str, float]:
+    """Set ``hybrid.emotion_model_weight`` to the weight with the best emotion dev selection score
+    (ties: the larger, more model); returns the dev curve. Temperature scaling keeps the argmax, so
+    this is chosen on raw scores before calibration is fitted."""
+    from sdk.calibration import ReviewPolicy
+    from training.selection import selection_f1
+
+    model_results = run_engine(onnx, "emotion", dev)[0]
+    rules_results = run_engine(rules, "emotion", dev)[0]
+    kept, hybrid.review = hybrid.review, ReviewPolicy({}, 0.0)
+    curve = {}
+    for w in EMOTION_WEIGHTS:
+        hybrid.emotion_model_weight = w
+        labels = [hybrid._combine_emotion(m, r).label for m, r in zip(model_results, rules_results)]
+        curve[str(w)] = round(selection_f1("emotion", dev, labels), 4)
+    hybrid.review = kept
+    hybrid.emotion_model_weight = max(EMOTION_WEIGHTS, key=lambda w: (curve[str(w)], w))
+    return curve
+
+
 def fit_calibration(hybrid, onnx, rules, dev: Dict[str, List[dict]], log=print) -> dict:
     """Temperatures and review thresholds fitted on dev (training.calibrate), applied to ``hybrid``."""
     from sdk.calibration import ReviewPolicy
@@ -330,6 +353,11 @@ def evaluate(model_dir: Path, splits: Sequence[str], out_dir: Path, torch_dirs: 
     hybrid = HybridEngine(onnx, rules, policy=policy)
     log(f"combination policy chosen on compliance dev: {hybrid.policy}")
     report: dict = {"model_dir": str(model_dir), "policy": hybrid.policy, "tasks": {}}
+    if "emotion" in onnx.models:
+        curve = choose_emotion_weight(hybrid, onnx, rules, dev["emotion"])
+        report["emotion_model_weight"] = hybrid.emotion_model_weight
+        report["emotion_weight_dev_curve"] = curve
+        log(f"emotion: model weight against the rules' lexicon chosen on dev: {hybrid.emotion_model_weight} {curve}")
     report.update(fit_calibration(hybrid, onnx, rules, dev, log))
     for task in onnx.models:
         train = load_split(task, "train", data_dir)
@@ -602,6 +630,8 @@ def update_model_dir(model_dir: Path, report: dict, runs: List[dict]) -> None:
                     for name, m in systems.items()}
             for split, systems in task_report["splits"].items()}
     manifest["combine_policy"] = report["policy"]
+    if "emotion_model_weight" in report:
+        manifest["emotion_model_weight"] = report["emotion_model_weight"]
     for key in ("calibration", "review"):  # fitted on dev; the SDK applies them (sdk.calibration)
         if report.get(key):
             manifest[key] = report[key]

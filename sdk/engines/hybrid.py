@@ -61,11 +61,20 @@ def _forbidden_high_or_unsure(threshold: float) -> Callable[[Scored, Scored], bo
 Decision = Tuple[str, Dict[str, float], str]  # label, scores, deciding engine ("onnx" or "rules")
 
 
-def _overriding(should_override: Callable[[Scored, Scored], bool]) -> Callable[[Scored, Scored], Decision]:
+def _model_decides(model: Scored, rules: Scored) -> Decision:
+    return model.label, dict(model.scores), "onnx"
+
+
+def _overriding(
+    should_override: Callable[[Scored, Scored], bool],
+    otherwise: Callable[[Scored, Scored], Decision] = _model_decides,
+) -> Callable[[Scored, Scored], Decision]:
+    """The rules' verdict where ``should_override`` says so, else ``otherwise`` (the model's verdict)."""
+
     def decide(model: Scored, rules: Scored) -> Decision:
         if should_override(model, rules):
             return rules.label, dict(rules.scores), "rules"
-        return model.label, dict(model.scores), "onnx"
+        return otherwise(model, rules)
 
     return decide
 
@@ -81,15 +90,6 @@ def _blend(weight: float) -> Callable[[Scored, Scored], Decision]:
     return decide
 
 
-def _unless_forbidden_high(decide: Callable[[Scored, Scored], Decision]) -> Callable[[Scored, Scored], Decision]:
-    def decide_or_override(model: Scored, rules: Scored) -> Decision:
-        if _forbidden_high(model, rules):
-            return rules.label, dict(rules.scores), "rules"
-        return decide(model, rules)
-
-    return decide_or_override
-
-
 POLICIES: Dict[str, Callable[[Scored, Scored], Decision]] = {
     "model": _overriding(_model_label),
     "forbidden_high": _overriding(_forbidden_high),
@@ -101,7 +101,7 @@ POLICIES: Dict[str, Callable[[Scored, Scored], Decision]] = {
     "blend_0.7": _blend(0.7),
     # The blend, except that high-severity forbidden wording the rules located (严禁: "这不归我管") stays a fault:
     # a model that learned real chats' curt style can outvote it in the blend.
-    "blend_0.7_forbidden_high": _unless_forbidden_high(_blend(0.7)),
+    "blend_0.7_forbidden_high": _overriding(_forbidden_high, otherwise=_blend(0.7)),
 }
 # Fallback when a model's manifest names no combine_policy. Compliance dev macro-F1 (677 records):
 # BERT alone: model 0.890, rules 0.780, blend_0.5 0.904, blend_0.7 0.892;
@@ -133,6 +133,9 @@ class HybridEngine(Engine):
         if policy not in POLICIES:
             raise ValueError(f"policy must be one of {', '.join(POLICIES)}, got {policy!r}")
         self.onnx, self.rules, self.policy = onnx, rules, policy
+        # Emotion: weight of the model's scores against the rules' lexicon scores, chosen on dev
+        # (training.evaluate); 1.0, the model alone, where the manifest names none.
+        self.emotion_model_weight = float(manifest.get("emotion_model_weight", 1.0))
         self._decide = POLICIES[policy]
 
     def verdict_batch(self, items: Sequence[CheckInput]) -> List[Verdict]:
@@ -172,13 +175,18 @@ class HybridEngine(Engine):
         ]
 
     def _combine_emotion(self, model: EmotionResult, rules: EmotionResult) -> EmotionResult:
-        # Cues that agree with the model's label explain it; contrary cues would only confuse.
-        cues = [c for c in rules.cues if c.label == model.label]
-        scores = self.review.calibrate("emotion", model.scores)
+        label, blended = model.label, model.scores
+        w = self.emotion_model_weight
+        if w < 1.0:
+            blended = {k: w * v + (1 - w) * rules.scores.get(k, 0.0) for k, v in model.scores.items()}
+            label = max(blended, key=lambda k: blended[k])
+        # Cues that agree with the label explain it; contrary cues would only confuse.
+        cues = [c for c in rules.cues if c.label == label]
+        scores = self.review.calibrate("emotion", blended)
         # The rules disagree only where their cues point elsewhere (no cue: they have no opinion).
         reasons = self.review.reasons("emotion", scores, model.label, rules.label if rules.cues else None)
         return EmotionResult(
-            label=model.label,
+            label=label,
             scores=scores,
             engine=model.engine,
             cues=cues,
