@@ -74,14 +74,16 @@ def class_weights(label_ids: np.ndarray, n_labels: int, how: str) -> Optional[np
 # ---------------------------------------------------------------- model
 
 def load_tokenizer(base_model: Path):
-    """tokenizer.json of the base model, or one built from its vocab.txt (lower-cased, as bert-base-chinese)."""
+    """tokenizer.json of the base model, or the one training.tokenizer builds from its vocab.txt (lower-cased,
+    as bert-base-chinese; the same JSON as the shipped bases' tokenizer.json)."""
     from tokenizers import Tokenizer
-    from tokenizers.implementations import BertWordPieceTokenizer
+
+    from training.tokenizer import build_tokenizer
 
     if (base_model / "tokenizer.json").is_file():
         tokenizer = Tokenizer.from_file(str(base_model / "tokenizer.json"))
     elif (base_model / "vocab.txt").is_file():
-        tokenizer = BertWordPieceTokenizer(str(base_model / "vocab.txt"), lowercase=True)._tokenizer
+        tokenizer = build_tokenizer(base_model / "vocab.txt").backend_tokenizer
     else:
         raise FileNotFoundError(f"base model {base_model} has neither tokenizer.json nor vocab.txt")
     tokenizer.no_truncation()
