@@ -27,6 +27,9 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from training.dataset import split_path  # noqa: E402
+from training.validate import open_text  # noqa: E402
 BASELINE = "56bf5fd"  # main before issue 9 ("Make room for conversations")
 Pair = Tuple[str, Optional[str]]
 
@@ -44,7 +47,7 @@ def load_baseline(ref: str, root: Path) -> Tuple[Any, Path]:
 def records(n_total: int) -> List[Pair]:
     out: List[Pair] = []
     for split in ("test", "dev", "train"):
-        with open(REPO / "data" / "splits" / f"compliance_{split}.jsonl", encoding="utf-8") as fh:
+        with open_text(split_path("compliance", split)) as fh:  # the train split is .jsonl.xz
             out.extend((r["utterance"], r.get("context")) for r in map(json.loads, fh))
     seen, unique = set(), []
     for pair in out:  # distinct records, so a later round never hits an earlier round's caches

@@ -37,6 +37,9 @@ from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from training.dataset import split_path  # noqa: E402
+from training.validate import open_text  # noqa: E402
 BATCH = 64
 Pair = Tuple[str, Any]
 
@@ -44,7 +47,7 @@ Pair = Tuple[str, Any]
 def records(limit: int = 4000) -> List[Pair]:
     seen, out = set(), []
     for split in ("test", "dev", "train"):
-        with open(REPO / "data" / "splits" / f"compliance_{split}.jsonl", encoding="utf-8") as fh:
+        with open_text(split_path("compliance", split)) as fh:  # the train split is .jsonl.xz
             for r in map(json.loads, fh):
                 pair = (r["utterance"], r.get("context"))  # contexts: strings or lists of turns
                 key = json.dumps(pair, ensure_ascii=False)

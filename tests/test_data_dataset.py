@@ -51,3 +51,26 @@ def test_model_input():
     rec = json.loads((FIX / "valid" / "compliance_ok.jsonl").read_text("utf-8").splitlines()[2])
     assert model_input("compliance", rec) == " [SEP] 喂，说话呀"
     assert model_input("emotion", {"text": "好"}) == "好"
+
+
+@pytest.mark.parametrize("compress", [True, False])
+def test_write_split_round_trip_compressed_or_plain(tmp_path, compress):
+    from training.split import write_split
+
+    records = load("compliance", "train", data_dir=_data_dir(tmp_path, FIX / "valid" / "compliance_ok.jsonl",
+                                                             "compliance_train.jsonl"))
+    write_split(tmp_path / "splits" / "compliance_train.jsonl", records, compress=compress)
+    names = sorted(p.name for p in (tmp_path / "splits").iterdir())
+    assert names == ["compliance_train.jsonl.xz" if compress else "compliance_train.jsonl"]  # no stale twin
+    assert load("compliance", "train", data_dir=tmp_path) == records
+
+
+def test_invalid_compressed_split_names_the_xz_file(tmp_path):
+    import lzma
+
+    (tmp_path / "splits").mkdir()
+    bad = (FIX / "invalid" / "compliance_bad.jsonl").read_bytes()
+    (tmp_path / "splits" / "compliance_train.jsonl.xz").write_bytes(lzma.compress(bad))
+    with pytest.raises(DataError) as err:
+        load("compliance", "train", data_dir=tmp_path)
+    assert "compliance_train.jsonl.xz:1:" in str(err.value)

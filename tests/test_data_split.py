@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from training import split
-from training.validate import DATA_DIR, DataError
+from training.validate import DataError
 
 
 def _hw(i, group, text, label="standard"):
@@ -83,12 +83,16 @@ def _assert_no_straddle(out):
 
 def test_repository_splits():
     """The committed data/splits: disjoint, grouped, test hand-written only, dev has no augmented."""
-    paths = {s: DATA_DIR / "splits" / f"compliance_{s}.jsonl" for s in split.SPLITS}
-    if not all(p.exists() for p in paths.values()):
+    from training.dataset import split_path
+    from training.validate import open_text
+
+    if not all(split_path("compliance", s).exists() for s in split.SPLITS):
         pytest.skip("splits not written yet")
     for task in ("compliance", "emotion"):
-        out = {s: [json.loads(l) for l in (DATA_DIR / "splits" / f"{task}_{s}.jsonl").read_text("utf-8").splitlines()]
-               for s in split.SPLITS}
+        out = {}
+        for s in split.SPLITS:  # the train splits are stored .jsonl.xz
+            with open_text(split_path(task, s)) as fh:
+                out[s] = [json.loads(line) for line in fh.read().splitlines()]
         ids = [r["id"] for recs in out.values() for r in recs]
         assert len(ids) == len(set(ids))
         assert all(r["source"] == "handwritten" for r in out["test"])

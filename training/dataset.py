@@ -20,7 +20,9 @@ def split_path(task: str, split: str, data_dir: Optional[Path] = None) -> Path:
         raise ValueError(f"unknown task {task!r}; expected one of {', '.join(schema.TASKS)}")
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
-    return Path(data_dir or DATA_DIR) / "splits" / f"{task}_{split}.jsonl"
+    plain = Path(data_dir or DATA_DIR) / "splits" / f"{task}_{split}.jsonl"
+    packed = plain.with_name(plain.name + ".xz")  # training.split writes the large train splits compressed
+    return packed if packed.exists() else plain
 
 
 def is_permissive(rec: dict) -> bool:

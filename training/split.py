@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import lzma
 import math
 import re
 import sys
@@ -267,6 +268,18 @@ def add_real_conv(task: str, splits: Dict[str, List[dict]], real: Dict[str, List
     splits["dev"] = sorted(splits["dev"] + real["dev"], key=lambda r: r["id"])
 
 
+def write_split(path: Path, records: List[dict], compress: bool) -> None:
+    """One split as JSONL; compressed as ``path``.xz (and the plain file removed) when ``compress``:
+    the train splits are most of the data's bytes, and a device call carries the tracked tree."""
+    text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+    stale = path if compress else path.with_name(path.name + ".xz")
+    stale.unlink(missing_ok=True)
+    if compress:
+        path.with_name(path.name + ".xz").write_bytes(lzma.compress(text.encode("utf-8"), preset=9))
+    else:
+        path.write_text(text, encoding="utf-8")
+
+
 def write_splits(data_dir: Path = DATA_DIR) -> Dict[str, Dict[str, List[dict]]]:
     sources = load_sources(data_dir)
     real = load_real_conv(data_dir)
@@ -278,9 +291,7 @@ def write_splits(data_dir: Path = DATA_DIR) -> Dict[str, Dict[str, List[dict]]]:
         add_real_conv(task, splits, real[task], dropped)
         result[task] = splits
         for s, recs in splits.items():
-            with (split_dir / f"{task}_{s}.jsonl").open("w", encoding="utf-8") as fh:
-                for r in recs:
-                    fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+            write_split(split_dir / f"{task}_{s}.jsonl", recs, compress=s == "train")
         sizes = ", ".join(f"{s} {len(v)}" for s, v in splits.items())
         drops = "; ".join(f"{k}: {v}" for k, v in sorted(dropped.items())) or "none"
         print(f"{task}: {sizes} (dropped: {drops})")

@@ -9,11 +9,13 @@ sources' ids); pass its files explicitly to check them as a set of their own.
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
+import lzma
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import IO, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from training import schema
 
@@ -41,6 +43,13 @@ class DataError(ValueError):
         more = f"\n... and {len(self.problems) - 20} more" if len(self.problems) > 20 else ""
         super().__init__(f"{len(self.problems)} data problem(s); fix them or run "
                          f"`python -m training.validate`:\n{shown}{more}")
+
+
+def open_text(path: Path) -> IO[str]:
+    """A UTF-8 text file, read through xz or gzip when its name ends in .xz or .gz (the large train
+    splits are stored xz-compressed to keep the tracked tree small)."""
+    opener = {".xz": lzma.open, ".gz": gzip.open}.get(Path(path).suffix)
+    return opener(path, "rt", encoding="utf-8") if opener else open(path, encoding="utf-8")
 
 
 def default_paths(data_dir: Path = DATA_DIR) -> List[Path]:
@@ -162,7 +171,7 @@ def validate_files(paths: Sequence[Path]) -> Tuple[List[Problem], Dict[Path, Lis
             problems.append(Problem(shown, 0, "file does not exist, expected a JSONL file"))
             continue
         file_task = schema.task_of_path(path.name)
-        with path.open(encoding="utf-8") as fh:
+        with open_text(path) as fh:
             lines = fh.read().split("\n")
         if lines and lines[-1] == "":
             lines.pop()  # the final newline
