@@ -156,4 +156,4 @@ def test_rules_min_severity_keeps_red_line_wording_a_call_fault(turn, expected):
     import sdk
 
     auditor = sdk.Checker(engine="rules")._call_auditor()
-    assert auditor._binding_rule_label(turn, "chat") == expected
+    assert auditor._red_line_label(turn, "chat") == expected

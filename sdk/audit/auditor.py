@@ -175,7 +175,7 @@ class Auditor:
             warnings=warnings,
         )
 
-    def _binding_rule_label(self, r: CheckResult, channel: str) -> Optional[str]:
+    def _red_line_label(self, r: CheckResult, channel: str) -> Optional[str]:
         """The fault a rule located in the turn's words at or above its rollup's ``rules_min_severity``
         (严禁 wording such as "这不归我们管"), when the model outvoted it for the turn's own label: one
         turn's label is chosen for agreement with QA readers, a call's red lines are not negotiable."""
@@ -206,7 +206,7 @@ class Auditor:
         for i, r in enumerate(turn_results):
             if not isinstance(r, CheckResult):
                 continue
-            label = r.label if r.label in _ROLLUP_LABELS else self._binding_rule_label(r, view.channel)
+            label = r.label if r.label in _ROLLUP_LABELS else self._red_line_label(r, view.channel)
             if label is None:
                 continue
             cid = f"turn.{label}"
