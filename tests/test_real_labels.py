@@ -72,3 +72,30 @@ def test_split_is_by_conversation_and_keeps_a_blind_fifth():
     for s in ("real:a", "real:b"):
         mine = [split[c["conv_id"]] for c in convs if c["source"] == s]
         assert mine.count("blind") / len(mine) >= 0.2 and mine.count("dev") >= 1
+
+
+def test_a_later_batch_keeps_earlier_labels_and_splits(setup):
+    pytest.importorskip("sklearn")
+    tmp, conv_path, lab = setup
+    _write(lab / "adjudicated.jsonl", [{"conv_id": c["conv_id"], "i": i, "label": "missing_apology" if i == 1 else "neutral"}
+                                       for c in CONVS for i in (1, 2)])
+    later = [dict(c, conv_id=c["conv_id"].replace("-c", "-n"), batch=2) for c in CONVS]
+    _write(conv_path, CONVS + later)
+    out = tmp / "out"
+    real_labels.import_labels(lab, out, conversations=conv_path)  # batch 1; batch 2 is not labelled yet
+    first = (out / "labels.jsonl").read_text()
+    assert "-n" not in first and "-n" not in (out / "compliance_train.jsonl").read_text()
+    lab2 = tmp / "labelling2"
+    lab2.mkdir()
+    rows = [{"conv_id": c["conv_id"], "i": i, "label": "standard" if i % 2 else "satisfied"} for c in later for i in range(4)]
+    _write(lab2 / "readerA_part1.jsonl", rows)
+    _write(lab2 / "readerB_part3.jsonl", rows)
+    counts = real_labels.import_labels(lab2, out, conversations=conv_path, batch=2)
+    labels = [json.loads(line) for line in (out / "labels.jsonl").read_text().splitlines()]
+    old = [json.dumps(r) for r in labels if "-c" in r["conv_id"]]
+    assert old == [json.dumps(json.loads(line)) for line in first.splitlines()]  # batch 1: labels and splits unchanged
+    new_split = {r["conv_id"]: r["split"] for r in labels if "-n" in r["conv_id"]}
+    assert len(new_split) == 8 and list(new_split.values()).count("blind") == 2  # the same rule, within batch 2
+    assert sum(counts.values()) == 2 * 8 * 4  # every turn of both batches
+    agree = json.loads((out / "agreement.json").read_text())
+    assert agree["all"]["compliance"]["n"] == 32  # both batches' reader pairs

@@ -116,6 +116,7 @@ def settings_for(ws, task=None, out=None, **kw):
     ("class_weighting", "inverse", "class_weighting must be one of balanced, sqrt, none"),
     ("device", "tpu", "device must be one of auto, cpu, cuda"),
     ("warmup_ratio", 1.5, "warmup_ratio must be in [0, 1)"),
+    ("unpunctuated_share", 1.5, "unpunctuated_share must be in [0, 1]"),
 ])
 def test_settings_reject_bad_values(workspace, tmp_path, field, value, message):
     kwargs = {"task": "compliance", field: value}
@@ -320,6 +321,20 @@ def test_time_budget_stops_training(workspace, tmp_path):
     assert report["minutes"] < 0.1 + 0.2  # the budget plus saving
     assert report["history"][-1]["step"] < 100 * 5
     assert any("plan shortened" in m for m in messages)
+
+
+def test_unpunctuated_copies_are_added_and_only_where_words_change():
+    from training.perturb import with_variant
+
+    records = [{"id": f"r{i}", "label": "neutral", "source": "hand", "text": f"第{i}次了，怎么还没到？"} for i in range(200)]
+    records.append({"id": "plain", "label": "neutral", "source": "hand", "text": "好的"})
+    every = with_variant(records, "unpunctuated", 1.0, seed=1)
+    assert [r["id"] for r in every] == [f"r{i}" for i in range(200)]  # "好的" has nothing to strip
+    assert every[0]["text"] == "第0次了怎么还没到"
+    assert records[0]["text"] == "第0次了，怎么还没到？"  # the originals are untouched
+    some = with_variant(records, "unpunctuated", 0.3, seed=1)
+    assert 30 < len(some) < 90 and some == with_variant(records, "unpunctuated", 0.3, seed=1)
+    assert with_variant(records, "unpunctuated", 0.0, seed=1) == []
 
 
 def test_excluding_every_source_is_refused(workspace, tmp_path):

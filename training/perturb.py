@@ -10,6 +10,7 @@ are (an ASR pipeline writes events as metadata, not as punctuation).
 """
 from __future__ import annotations
 
+import random
 import re
 from functools import lru_cache
 from typing import Callable, Dict, List, Sequence
@@ -63,3 +64,11 @@ def perturb(records: Sequence[dict], variant: str) -> List[dict]:
             new["context"] = _context(new["context"], fn)
         out.append(new)
     return out
+
+
+def with_variant(records: Sequence[dict], variant: str, share: float, seed: int) -> List[dict]:
+    """``variant`` copies of a seeded share of ``records`` whose words actually change (training
+    augmentation: a copy identical to its original would only reweight it)."""
+    rng = random.Random(seed)
+    picked = [r for r in records if rng.random() < share]
+    return [new for old, new in zip(picked, perturb(picked, variant)) if new != old]

@@ -12,12 +12,15 @@ characters, so consecutive same-role messages are joined with a space, which is 
 already uses (one row per turn, a speaker's messages space-joined); the Taobao ECD sample is
 word-segmented, so the spaces between Chinese characters are removed.
 
-``sheets`` splits the conversations into two halves (stratified by source) and writes the
+Conversations come in labelling batches (``BATCHES``): a later batch continues each source's hash
+order, so adding one leaves the earlier conversations, their labels and their splits as they are.
+
+``sheets`` splits one batch's conversations into parts (stratified by source) and writes the
 human-readable labelling sheets and the item lists (every agent turn: compliance; every customer
 turn: emotion) to a folder outside the repository.
 
     python -m training.real_conv extract            # data/real_conv/conversations.jsonl
-    python -m training.real_conv sheets --out DIR   # DIR/part{1,2}.txt, DIR/items_part{1,2}.jsonl
+    python -m training.real_conv sheets --out DIR [--batch 2 --parts 4]   # DIR/part{k}.txt, DIR/items_part{k}.jsonl
 """
 from __future__ import annotations
 
@@ -42,8 +45,13 @@ MIN_TURNS = 4
 ROLES = ("agent", "customer", "event")
 ROLE_ZH = {"agent": "客服", "customer": "客户", "event": "事件"}
 
-# How many conversations to draw per source. JD.com chats weigh most: the project is measured on them.
-QUOTA = {"jddc2019": 345, "csds": 120, "stc3": 60, "mobilecs": 10, "ecd": 30}
+# How many conversations each labelling batch draws per source, continuing the source's hash order
+# (batch 2 takes the conversations after batch 1's, so earlier batches never change). JD.com chats
+# weigh most: the project is measured on them.
+BATCHES = {
+    1: {"jddc2019": 345, "csds": 120, "stc3": 60, "mobilecs": 10, "ecd": 30},
+    2: {"jddc2019": 120, "csds": 50, "stc3": 20, "ecd": 10},
+}
 LICENCE = {"jddc2019": "research-only", "csds": "research-only", "stc3": "research-only",
            "mobilecs": "research-only", "ecd": "research-only"}
 CHANNEL = {"jddc2019": "chat", "csds": "chat", "stc3": "social", "mobilecs": "phone", "ecd": "chat"}
@@ -154,15 +162,21 @@ def _usable(turns: List[dict]) -> bool:
 
 
 def extract() -> List[dict]:
-    """The deterministic selection: per source, usable conversations in hash order (seeded)."""
-    out = []
-    for source, quota in QUOTA.items():
+    """The deterministic selection: per source, usable conversations in hash order (seeded), cut
+    into the labelling batches in order."""
+    pools = {}
+    for source in READERS:
         pool = [(cid, turns) for _, cid, turns in READERS[source]() if _usable(turns)]
-        pool.sort(key=lambda x: hashlib.sha1(f"{SEED}|{x[0]}".encode()).hexdigest())
-        for cid, turns in pool[:quota]:
-            out.append({"conv_id": cid, "source": f"real:{source}", "licence": LICENCE[source],
-                        "channel": CHANNEL[source],
-                        "turns": [{"i": i, "role": t["role"], "text": t["text"]} for i, t in enumerate(turns[:MAX_TURNS])]})
+        pools[source] = sorted(pool, key=lambda x: hashlib.sha1(f"{SEED}|{x[0]}".encode()).hexdigest())
+    out, taken = [], collections.Counter()
+    for batch, quotas in sorted(BATCHES.items()):
+        for source, quota in quotas.items():
+            for cid, turns in pools[source][taken[source]:taken[source] + quota]:
+                out.append({"conv_id": cid, "source": f"real:{source}", "licence": LICENCE[source],
+                            "channel": CHANNEL[source], "batch": batch,
+                            "turns": [{"i": i, "role": t["role"], "text": t["text"]}
+                                      for i, t in enumerate(turns[:MAX_TURNS])]})
+            taken[source] += quota
     ids = [c["conv_id"] for c in out]
     if len(ids) != len(set(ids)):
         raise ValueError("duplicate conv_id in the selection")
@@ -176,8 +190,13 @@ def load(path: Path = CONVERSATIONS) -> List[dict]:
         for t in c["turns"]:
             if t["role"] not in ROLES:
                 raise ValueError(f"{path}:{n}: role {t['role']!r}, expected one of {ROLES}")
+        c.setdefault("batch", 1)  # selections written before batches existed
         convs.append(c)
     return convs
+
+
+def of_batch(convs: List[dict], batch: int) -> List[dict]:
+    return [c for c in convs if c["batch"] == batch]
 
 
 def write_jsonl(path: Path, rows: List[dict]) -> None:
@@ -187,16 +206,16 @@ def write_jsonl(path: Path, rows: List[dict]) -> None:
             fh.write(json.dumps(r, ensure_ascii=False) + "\n")
 
 
-def halves(convs: List[dict]) -> Dict[str, List[dict]]:
-    """part1 / part2, alternating within each source in hash order (stratified by source)."""
-    parts: Dict[str, List[dict]] = {"part1": [], "part2": []}
+def halves(convs: List[dict], n: int = 2) -> Dict[str, List[dict]]:
+    """part1 .. part<n>, dealt in turn within each source in hash order (stratified by source)."""
+    parts: Dict[str, List[dict]] = {f"part{k + 1}": [] for k in range(n)}
     by_source: Dict[str, List[dict]] = collections.defaultdict(list)
     for c in convs:
         by_source[c["source"]].append(c)
     for source in sorted(by_source):
         group = sorted(by_source[source], key=lambda c: hashlib.sha1(f"{SEED}|half|{c['conv_id']}".encode()).hexdigest())
         for k, c in enumerate(group):
-            parts["part1" if k % 2 == 0 else "part2"].append(c)
+            parts[f"part{k % n + 1}"].append(c)
     return parts
 
 
@@ -238,15 +257,17 @@ def main(argv: Optional[List[str]] = None) -> int:
     sub.add_parser("extract", help="write data/real_conv/conversations.jsonl")
     sh = sub.add_parser("sheets", help="write the labelling sheets of the two halves")
     sh.add_argument("--out", type=Path, required=True)
+    sh.add_argument("--batch", type=int, default=1, choices=sorted(BATCHES), help="the labelling batch to write")
+    sh.add_argument("--parts", type=int, default=2, help="how many sheets (each read by both readers)")
     args = ap.parse_args(argv)
     if args.command == "extract":
         convs = extract()
         write_jsonl(CONVERSATIONS, convs)
         print(summary(convs))
         return 0
-    convs = load()
+    convs = of_batch(load(), args.batch)
     args.out.mkdir(parents=True, exist_ok=True)
-    for name, part in halves(convs).items():
+    for name, part in halves(convs, args.parts).items():
         (args.out / f"{name}.txt").write_text(sheet_text(part), encoding="utf-8")
         write_jsonl(args.out / f"items_{name}.jsonl", items(part))
         print(f"== {name}\n{summary(part)}")

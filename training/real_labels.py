@@ -15,6 +15,11 @@ pass adjudicated their disagreements. This module
     data/real_conv/agreement.json                        kappa per source and task
 
     python -m training.real_labels import --labels /work/coord/labelling
+    python -m training.real_labels import --labels /work/coord/labelling2 --batch 2   # a later batch
+
+Conversations come in labelling batches (``real_conv.BATCHES``). Importing a batch keeps every other
+batch's labels and splits as ``labels.jsonl`` has them, and splits the new batch's conversations by
+the same rule among themselves, so no conversation ever changes split.
 """
 from __future__ import annotations
 
@@ -160,8 +165,8 @@ def label_counts(recs: Iterable[dict]) -> collections.Counter:
     return collections.Counter(r["label"] for r in recs)
 
 
-def write(convs: Sequence[dict], labels: Dict[Key, dict], agree: dict, out_dir: Path = OUT_DIR) -> Dict[str, int]:
-    split = split_of_conversations(convs)
+def write(convs: Sequence[dict], labels: Dict[Key, dict], agree: dict, split: Dict[str, str],
+          out_dir: Path = OUT_DIR) -> Dict[str, int]:
     real_conv.write_jsonl(out_dir / "labels.jsonl",
                           [dict(v, split=split[v["conv_id"]]) for _, v in sorted(labels.items())])
     counts = {}
@@ -174,16 +179,38 @@ def write(convs: Sequence[dict], labels: Dict[Key, dict], agree: dict, out_dir: 
     return counts
 
 
+def earlier_batches(convs: Sequence[dict], batch: int, out_dir: Path) -> Tuple[Dict[Key, dict], Dict[str, str]]:
+    """(labels, {conv_id: split}) already imported for the other batches' conversations, as they are:
+    a new batch never relabels or re-splits them (a blind conversation stays blind). A batch not yet
+    imported has none and stays out of the data."""
+    path = out_dir / "labels.jsonl"
+    others = {c["conv_id"] for c in convs if c["batch"] != batch}
+    labels: Dict[Key, dict] = {}
+    split: Dict[str, str] = {}
+    if not others or not path.exists():
+        return labels, split
+    for line in path.read_text("utf-8").splitlines():
+        rec = json.loads(line)
+        if rec["conv_id"] in others:
+            split[rec["conv_id"]] = rec.pop("split")
+            labels[(rec["conv_id"], int(rec["i"]))] = rec
+    return labels, split
+
+
 def import_labels(labelling_dir: Path, out_dir: Path = OUT_DIR, allow_open: bool = False,
-                  conversations: Path = real_conv.CONVERSATIONS) -> Dict[str, int]:
+                  conversations: Path = real_conv.CONVERSATIONS, batch: int = 1) -> Dict[str, int]:
+    """Import one labelling batch (reader{A,B}_part*.jsonl and adjudicated.jsonl in ``labelling_dir``);
+    the other batches' labels and splits in ``out_dir`` are kept as they are."""
     convs = real_conv.load(conversations)
-    items = all_items(convs)
+    mine = real_conv.of_batch(convs, batch)
+    if not mine:
+        raise LabelError(f"no conversations of batch {batch} in {conversations}")
+    kept, split = earlier_batches(convs, batch, out_dir)
+    items = all_items(mine)
     readers: Dict[str, Dict[Key, str]] = {"A": {}, "B": {}}
     for r in readers:
-        for part in ("part1", "part2"):
-            path = labelling_dir / f"reader{r}_{part}.jsonl"
-            if path.exists():
-                readers[r].update(read_labels(path, items))
+        for path in sorted(labelling_dir.glob(f"reader{r}_part*.jsonl")):
+            readers[r].update(read_labels(path, items))
     adj_path = labelling_dir / "adjudicated.jsonl"
     adjudicated = read_labels(adj_path, items) if adj_path.exists() else {}
     labels, open_items = final_labels(items, readers["A"], readers["B"], adjudicated)
@@ -191,7 +218,12 @@ def import_labels(labelling_dir: Path, out_dir: Path = OUT_DIR, allow_open: bool
         raise LabelError(f"{len(open_items)} item(s) have no final label (a reader's label is missing, or the "
                          f"readers disagree and there is no adjudication), e.g. {open_items[:5]}; "
                          "pass --allow-open to import the rest")
-    return write(convs, labels, agreement(convs, items, readers["A"], readers["B"]), out_dir)
+    labelled = {c["conv_id"] for c in convs} & ({k[0] for k in kept} | {c["conv_id"] for c in mine})
+    convs = [c for c in convs if c["conv_id"] in labelled]
+    a = {**{k: v["reader_a"] for k, v in kept.items() if v["reader_a"]}, **readers["A"]}
+    b = {**{k: v["reader_b"] for k, v in kept.items() if v["reader_b"]}, **readers["B"]}
+    split.update(split_of_conversations(mine))
+    return write(convs, {**kept, **labels}, agreement(convs, all_items(convs), a, b), split, out_dir)
 
 
 def datasheet(out_dir: Path = OUT_DIR) -> str:
@@ -223,11 +255,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="command", required=True)
     imp = sub.add_parser("import", help="write data/real_conv/ labels, records and agreement")
-    imp.add_argument("--labels", type=Path, required=True, help="folder with reader{A,B}_part{1,2}.jsonl, adjudicated.jsonl")
+    imp.add_argument("--labels", type=Path, required=True, help="folder with reader{A,B}_part*.jsonl, adjudicated.jsonl")
     imp.add_argument("--allow-open", action="store_true", help="import although some items have no final label")
+    imp.add_argument("--batch", type=int, default=1, help="the labelling batch the folder holds (real_conv.BATCHES)")
     args = ap.parse_args(argv)
     try:
-        counts = import_labels(args.labels, allow_open=args.allow_open)
+        counts = import_labels(args.labels, allow_open=args.allow_open, batch=args.batch)
     except LabelError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -61,6 +61,10 @@ class TrainSettings:
     # Training records of a source repeated this many times (fractions by seeded sampling), e.g.
     # (("real:jddc2019", 3.0),): how much real text weighs against the written data. Chosen on dev.
     source_weights: Tuple[Tuple[str, float], ...] = ()
+    # Share of training records also seen without punctuation (a seeded draw; training.perturb's
+    # "unpunctuated"): ASR transcripts have none, and a model that leans on "！" or "？" loses
+    # points there. Chosen on dev.
+    unpunctuated_share: float = 0.0
 
     def __post_init__(self):
         if self.task not in TASKS:
@@ -126,6 +130,8 @@ class TrainSettings:
         bad_w = [(k, v) for k, v in self.source_weights if not k.strip() or not 0 <= v <= 20]
         if bad_w:
             raise ValueError(f"source_weights must be (source prefix, weight in 0..20) pairs, got {bad_w!r}")
+        if not 0 <= self.unpunctuated_share <= 1:
+            raise ValueError(f"unpunctuated_share must be in [0, 1], got {self.unpunctuated_share!r}")
         if self.data_dir is not None:
             self.data_dir = Path(self.data_dir)
             if not self.data_dir.is_dir():

@@ -286,6 +286,12 @@ def train(settings: TrainSettings, log=print) -> dict:
         n = len(train_records)
         train_records = weighted(train_records, settings.source_weights, settings.seed)
         log(f"source weights {dict(settings.source_weights)}: {n} training records -> {len(train_records)}")
+    if settings.unpunctuated_share:
+        from training.perturb import with_variant
+
+        extra = with_variant(train_records, "unpunctuated", settings.unpunctuated_share, settings.seed)
+        log(f"unpunctuated copies of {settings.unpunctuated_share:.0%} of the training records: +{len(extra)}")
+        train_records = train_records + extra
     dev_records = load_records(settings.task, "dev", settings)
     tokenizer = load_tokenizer(settings.base_model)
     train_set = Batches(tokenizer, settings.task, train_records, settings.max_len, settings.input_format)
@@ -477,6 +483,8 @@ def parse_args(argv=None) -> TrainSettings:
                     help="model input: role-marked dialogue + normalised text (default), or raw text")
     ap.add_argument("--source-weight", action="append", default=[], metavar="PREFIX=W",
                     help="repeat training records whose source starts with PREFIX W times, e.g. real:jddc2019=3")
+    ap.add_argument("--unpunctuated-share", type=float, default=0.0, metavar="P",
+                    help="also train on unpunctuated (ASR-like) copies of a share P of the records")
     args = vars(ap.parse_args(argv))
     weights = []
     for item in args.pop("source_weight"):
