@@ -28,7 +28,6 @@ import argparse
 import collections
 import hashlib
 import json
-import random
 import re
 import sys
 from pathlib import Path
