@@ -51,7 +51,8 @@ def test_import_writes_valid_split_records_and_kappa(setup):
     counts = real_labels.import_labels(lab, out, conversations=conv_path)
     assert counts["compliance_blind"] == 2 * 2 and counts["emotion_blind"] == 2  # 2 of 8 conversations; turn 2 unclear
     assert sum(v for k, v in counts.items() if k.startswith("compliance")) == 16
-    problems, loaded = validate_files(sorted(out.glob("*_*.jsonl")))
+    problems, loaded = validate_files(sorted(out.glob("*_*.jsonl*")))
+    assert (out / "compliance_train.jsonl.xz").exists() and not (out / "compliance_train.jsonl").exists()
     assert not problems
     rec = next(r for recs in loaded.values() for r in recs if r.get("turn") == 3)
     assert rec["label"] == "missing_apology" and [t["role"] for t in rec["context"]] == ["customer", "agent", "customer"]
@@ -84,7 +85,7 @@ def test_a_later_batch_keeps_earlier_labels_and_splits(setup):
     out = tmp / "out"
     real_labels.import_labels(lab, out, conversations=conv_path)  # batch 1; batch 2 is not labelled yet
     first = (out / "labels.jsonl").read_text()
-    assert "-n" not in first and "-n" not in (out / "compliance_train.jsonl").read_text()
+    assert "-n" not in first and "-n" not in (out / "compliance_blind.jsonl").read_text()
     lab2 = tmp / "labelling2"
     lab2.mkdir()
     rows = [{"conv_id": c["conv_id"], "i": i, "label": "standard" if i % 2 else "satisfied"} for c in later for i in range(4)]

@@ -234,14 +234,14 @@ def load_real_conv(data_dir: Path = DATA_DIR) -> Dict[str, Dict[str, List[dict]]
     """Labelled turns of real conversations, already split by conversation (training.real_labels):
     {task: {"train": [...], "dev": [...]}}. The blind part is never read here."""
     out: Dict[str, Dict[str, List[dict]]] = {t: {"train": [], "dev": []} for t in schema.TASKS}
-    paths = [data_dir / REAL_CONV / f"{t}_{s}.jsonl" for t in schema.TASKS for s in ("train", "dev")]
+    paths = [data_dir / REAL_CONV / f"{t}_{s}.jsonl{x}" for t in schema.TASKS for s in ("train", "dev") for x in ("", ".xz")]
     # Turns a QA team labelled through training.active_learning: training data only.
     paths = [p for p in paths if p.exists()] + sorted((data_dir / REAL_CONV).glob("*_active_*.jsonl"))
     problems, loaded = validate_files(paths)
     if problems:
         raise DataError(problems)
     for path, recs in loaded.items():
-        task, split = path.stem.split("_", 1)
+        task, split = path.name.split(".", 1)[0].split("_", 1)
         out[task]["train" if split.startswith("active_") else split] += recs
     return out
 
