@@ -217,6 +217,15 @@ _INFO_REQUEST = re.compile(
     # "辛苦告知…抬头和税号", "您说下手机号", "麻烦提供以下资料", "公司名称和联系方式呢", "数量多少呢", "订单号有吗"
     rf"|(提供|告知|告诉|说|留|发|复制)(一)?(下|个)?(以下)?[^,.?!]{{0,12}}{_ITEM}"
     rf"|{_ITEM}(码)?(和[^,.?!]{{1,6}})?(是)?(呢|多少|是什么|有吗|有么)"
+    # "税号需要填写吗", "不需要税号吗", "您现在号码给我哦"
+    rf"|(需要|要)(填写?|提供)?(税号|抬头|地址|手机号?|电话|号码)吗|(税号|抬头)(需要|要)(填写?|提供)?吗|{_ITEM}(码)?给(我|小妹)"
+)
+# A choice the agent asked for (payment method, pickup or return way) is information too (data/README:
+# "thanks is owed for information the agent asked for, including a choice"): "您是什么支付的呢" + "微信".
+_CHOICE_REQUEST = re.compile(r"(什么|哪种|哪个|何种)(方式)?(支付|付款)|支付方式|付款方式|(选择|选)[^?]{0,30}还是")
+_CHOICE_GIVEN = re.compile(
+    r"微信|支付宝|白条|银行卡|信用卡|储蓄卡|借记卡|货到付款|在线支付|applepay|apple ?pay|云闪付|余额|京东支付|网银"
+    r"|上门取件|客户发货|送货|自提|自己寄|寄回|快递|退款|换货|维修"
 )
 # Real chats arrive anonymised: the data itself is a placeholder ("[数字x]", "[身份证号x]", "[组织机构x]").
 _INFO_GIVEN = re.compile(
@@ -250,6 +259,7 @@ def implied_events(turns: Sequence[Turn], simplify: Callable[[str], str] = to_si
     # "请您提供一下户号，我帮您查一下" + the number: the customer answered a question; the turn after it
     # owes thanks for the data, not an apology for a wait.
     supplied = bool(_INFO_REQUEST.search(agent)) and any(_INFO_GIVEN.search(t) for t in since)
+    supplied = supplied or (bool(_CHOICE_REQUEST.search(agent)) and any(_CHOICE_GIVEN.search(t.lower()) for t in since))
     if not supplied and _WAIT_REQUEST.search(_WAIT_THANKS.sub("", agent)):
         out.append("客户等待客服查询后回来")
     elif (

@@ -355,3 +355,55 @@ def test_emoji_only_reply_to_a_question_is_filler(engine):
         assert _check(engine, reply, question).label == "non_compliant", reply
     assert _check(engine, "[订单x]", question).label == "standard"  # a data placeholder is content
     assert _check(engine, "预计明天到哦😊", question).label == "standard"  # emoji beside words is fine
+
+
+# --- real chat, batch 3: nudges and pointed complaints are dissatisfied; "等不了" is time pressure ---
+REAL_CHAT_EMOTIONS = [
+    ("人呢?", "dissatisfied"),
+    ("我的订单取消了怎么没有退款呢", "dissatisfied"),
+    ("你们少发东西了", "dissatisfied"),
+    ("那么久", "dissatisfied"),
+    ("为啥不能开专票", "dissatisfied"),
+    ("那买来有什么用", "dissatisfied"),
+    ("明天不到我就等不了了", "anxious"),
+    ("好的，谢谢", "satisfied"),
+    ("请问这个有货吗", "neutral"),
+]
+
+
+@pytest.mark.parametrize("text, label", REAL_CHAT_EMOTIONS)
+def test_real_chat_emotion_cues(engine, text, label):
+    assert engine.emotion_batch([text])[0].label == label
+
+
+# --- real chat, batch 3: a choice the agent asked for owes thanks; the stock opening offer greets ---
+CHOICE_TURNS = [
+    ("您是什么支付的呢", "微信", "missing_thanks"),
+    ("您是选择上门取件还是客户发货呢", "上门取件", "missing_thanks"),
+    ("税号需要填写吗", "[数字x]MA[数字x]", "missing_thanks"),
+    ("您现在号码给我哦", "[数字]", "missing_thanks"),
+    ("您是什么支付的呢", "我还没付款", "standard"),  # no choice given
+]
+
+
+@pytest.mark.parametrize("agent, customer, label", CHOICE_TURNS)
+def test_choice_or_data_asked_for_owes_thanks(engine, agent, customer, label):
+    turns = [{"role": "agent", "text": agent}, {"role": "customer", "text": customer}]
+    assert _check(engine, "好的，这边为您处理", turns).label == label
+
+
+OPENING_OFFERS = [
+    ("有什么问题我可以帮您处理或解决呢?", "人呢?", "standard"),
+    ("您好，请问亲爱的有什么可以为您效劳的呢?", "为啥自动扣费", "standard"),
+    ("亲爱的，有什么可以帮您的吗", "收到的东西坏了", "standard"),
+    ("这个是活动规则哦", "为啥自动扣费", "missing_apology"),  # an answer, not the stock offer
+]
+
+
+@pytest.mark.parametrize("reply, opening, label", OPENING_OFFERS)
+def test_stock_opening_offer_greets(engine, reply, opening, label):
+    assert _check(engine, reply, [{"role": "customer", "text": opening}]).label == label
+    # after an earlier agent turn the same offer answers the complaint
+    if label == "standard" and opening != "人呢?":
+        turns = [{"role": "agent", "text": "您好"}, {"role": "customer", "text": opening}]
+        assert _check(engine, reply, turns).label == "missing_apology"

@@ -110,6 +110,8 @@ class RulesEngine(Engine):
         norm = normalize(utterance)
         text = norm.text
         cues = self.context_cues(context) if context is not None else frozenset()
+        if cues and context is not None and _is_opening_offer(text, context):
+            cues = cues - _OPENING_EXEMPT
         findings: List[Finding] = []
         company = self.rulebook.company_name or "XX"
 
@@ -325,6 +327,20 @@ def _fill(template: Optional[str], company: str) -> Optional[str]:
 _CUE_CACHE_SIZE = 4096
 _ASKED_DATA_CUES = frozenset({"info_supplied", "customer_did"})  # read from the events only in a conversation
 _COMPLAINING = frozenset({"dissatisfied", "angry"})  # customer emotions that make a turn a complaint
+# A chat's stock opening offer ("有什么问题我可以帮您处理或解决呢?") as the first agent turn greets; it does
+# not yet answer the customer's opening words (data/README: "在吗 / 人呢" as the opening line is a greeting),
+# so the apology a complaint is owed falls to the turn that takes it up.
+_OPENING_OFFER = re.compile(
+    r"^(您好|你好|亲爱的?|亲亲?|hi|hello)?[,.!~]*(请问)?(亲爱的|亲亲?)?[,.!~]*(您|你)?(有|遇到)(了)?(什么|啥)(问题|事情?|需要)?"
+    r"(需要)?(我|小妹|妹子)?(可以|能)?(为|帮|给)(您|你)(处理或解决|效劳|服务|处理|解决|做的|的|效力)?(的|呢|吗|嘛|么)*[?!.~]*$"
+)
+_OPENING_EXEMPT = frozenset({"complaint_general", "complaint_error", "complaint_slow", "complaint_attitude", "wait"})
+
+
+def _is_opening_offer(text: str, context: Context) -> bool:
+    if isinstance(context.source, str) or any(t.role == "agent" for t in context.turns):
+        return False
+    return _OPENING_OFFER.match(text) is not None
 
 
 # ---------------------------------------------------------------------------
