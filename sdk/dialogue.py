@@ -236,6 +236,27 @@ _NUDGE_END = re.compile(r"(在吗|在不在|还在吗|人呢|有人吗)[?？。.
 _NUDGE = re.compile(r"^(在吗|在不在|还在吗|人呢|有人吗|您好|你好|亲)?[?？。.!！ ]*$")
 
 
+# Words around a hold request that do not answer anything ("还请您稍等，正在为您查询~", "小妹马上为您查看一下哦").
+_WAIT_FILLER = re.compile(
+    r"(还|烦)?请(您)?|麻烦(您)?|您|亲爱的?|亲亲?|小妹|妹子|妹纸|这边|我|马上|立刻|火速|急速|正在|现在|帮|为|给|查询|查看|核实"
+    r"|处理|联系|确认|一下|下|中|哦|哈|呢|呀|啦|的|滴|哒|嗯|好的|好|稍等|稍候|等待|耐心|分钟|不要离开|不要下线|可以吗|看|问"
+)
+_ANSWER_CHARS = 8
+
+
+def _wait_answered(agent: str) -> bool:
+    """A turn that asks to wait and then answers (data/README, batch-3 conventions): the wait is over, so
+    the next agent turn owes nothing for it. The answer is what follows the last hold phrase once the
+    hold's own filler words are dropped."""
+    last = None
+    for m in _WAIT_REQUEST.finditer(agent):
+        last = m
+    if last is None:
+        return False
+    rest = _WAIT_FILLER.sub("", agent[last.end() :])
+    return len(re.findall(r"[\u4e00-\u9fff]", rest)) >= _ANSWER_CHARS
+
+
 def derived_events(context: ContextLike) -> List[str]:
     """Events implied by the turns before an agent utterance (empty without an earlier agent turn):
     the agent asked the customer to wait and now comes back; the customer nudged ("在吗", "？？")
@@ -260,7 +281,7 @@ def implied_events(turns: Sequence[Turn], simplify: Callable[[str], str] = to_si
     # owes thanks for the data, not an apology for a wait.
     supplied = bool(_INFO_REQUEST.search(agent)) and any(_INFO_GIVEN.search(t) for t in since)
     supplied = supplied or (bool(_CHOICE_REQUEST.search(agent)) and any(_CHOICE_GIVEN.search(t.lower()) for t in since))
-    if not supplied and _WAIT_REQUEST.search(_WAIT_THANKS.sub("", agent)):
+    if not supplied and _WAIT_REQUEST.search(_WAIT_THANKS.sub("", agent)) and not _wait_answered(agent):
         out.append("客户等待客服查询后回来")
     elif (
         since

@@ -407,3 +407,19 @@ def test_stock_opening_offer_greets(engine, reply, opening, label):
     if label == "standard" and opening != "人呢?":
         turns = [{"role": "agent", "text": "您好"}, {"role": "customer", "text": opening}]
         assert _check(engine, reply, turns).label == "missing_apology"
+
+
+# --- real chat, batch 3: a turn that asks to wait and also answers closes the wait ---
+WAIT_TURNS = [
+    ("还请您稍等，正在为您查询~", "missing_apology"),  # a bare hold: the next turn owes the apology
+    ("稍等下哈", "missing_apology"),
+    ("小妹马上为您查看一下哦，请您稍等", "missing_apology"),
+    ("稍等下哈 您好 妹子看了下 您的专票已经为您邮寄了哈 请您耐心等待下呢", "standard"),
+    ("还请您稍等，正在为您查询~ 您的订单预计明天到达的，还请您耐心等待下的", "standard"),
+]
+
+
+@pytest.mark.parametrize("agent, label", WAIT_TURNS)
+def test_wait_request_that_also_answers_closes_the_wait(engine, agent, label):
+    turns = [{"role": "agent", "text": agent}, {"role": "customer", "text": "好的"}]
+    assert _check(engine, "请问还有其他可以帮您的吗", turns).label == label
