@@ -423,3 +423,20 @@ WAIT_TURNS = [
 def test_wait_request_that_also_answers_closes_the_wait(engine, agent, label):
     turns = [{"role": "agent", "text": agent}, {"role": "customer", "text": "好的"}]
     assert _check(engine, "请问还有其他可以帮您的吗", turns).label == label
+
+
+# --- real chat: the customer's own slip is no company error and no complaint ---
+OWN_SLIPS = [
+    ("这个单颜色选错了 换颜色", "standard"),
+    ("发票信息填错了，直接发给你", "standard"),
+    ("你们发错货了", "missing_apology"),  # the company's error still owes the apology
+    ("发票开错了", "missing_apology"),
+]
+
+
+@pytest.mark.parametrize("customer, label", OWN_SLIPS)
+def test_customers_own_slip_is_no_company_error(engine, customer, label):
+    turns = [{"role": "agent", "text": "您好"}, {"role": "customer", "text": customer}]
+    assert _check(engine, "好的，这边为您修改", turns).label == label
+    if label == "standard":
+        assert engine.emotion_batch([customer])[0].label == "neutral"
