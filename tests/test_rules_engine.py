@@ -366,6 +366,9 @@ REAL_CHAT_EMOTIONS = [
     ("为啥不能开专票", "dissatisfied"),
     ("那买来有什么用", "dissatisfied"),
     ("明天不到我就等不了了", "anxious"),
+    ("今天能到不", "anxious"),
+    ("拒收对于退款没有影响吧?", "anxious"),
+    ("你帮我备注好 别出问题哈", "anxious"),
     ("好的，谢谢", "satisfied"),
     ("请问这个有货吗", "neutral"),
 ]
