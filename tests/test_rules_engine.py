@@ -446,3 +446,29 @@ def test_customers_own_slip_is_no_company_error(engine, customer, label):
     assert _check(engine, "好的，这边为您修改", turns).label == label
     if label == "standard":
         assert engine.emotion_batch([customer])[0].label == "neutral"
+
+
+# --- real chat: a filler answering a mere acknowledgement is fine; to a question it is filler-only ---
+FILLER_REPLIES = [
+    ("好的", "嗯嗯", "standard"),
+    ("哦!好的", "嗯嗯", "standard"),
+    ("好吧", "嗯", "standard"),
+    ("什么时候能到?", "嗯嗯", "non_compliant"),
+    ("可以改地址吗", "嗯", "non_compliant"),
+]
+
+
+@pytest.mark.parametrize("customer, reply, label", FILLER_REPLIES)
+def test_filler_after_an_acknowledgement(engine, customer, reply, label):
+    turns = [{"role": "agent", "text": "预计明天送达哦"}, {"role": "customer", "text": customer}]
+    assert _check(engine, reply, turns).label == label
+
+
+def test_unless_cues_switch_a_rule_off_and_are_validated(tmp_path):
+    book = load_rulebook()
+    rule = next(r for r in book.rules if r.id == "ban.filler_only")
+    assert rule.unless_cues == ("customer_ack",)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("rules:\n  - id: ban.filler_only\n    unless_cues: [no_such_cue]\n", encoding="utf-8")
+    with pytest.raises(Exception, match="unless_cues"):
+        load_rulebook([bad])

@@ -121,6 +121,8 @@ class RulesEngine(Engine):
             rule = self._forbidden[i]
             if rule.when_cues and cues.isdisjoint(rule.when_cues):
                 continue
+            if rule.unless_cues and not cues.isdisjoint(rule.unless_cues):
+                continue
             hit = self._first_valid_hit(rule, text, candidates[i])
             if hit is None:
                 continue
@@ -139,6 +141,8 @@ class RulesEngine(Engine):
             maybe.update(self._required_by_cue.get(cue_id, ()))
         for j in sorted(maybe):  # any other required rule has neither its cue nor its text
             rule = self._required[j]
+            if rule.unless_cues and not cues.isdisjoint(rule.unless_cues):
+                continue
             by_cue = not cues.isdisjoint(rule.when_cues)
             if rule.trigger == "all" and not by_cue:
                 continue

@@ -18,6 +18,8 @@ Rule anatomy (see ``sdk/rules/default.yaml`` for the full, commented format):
 * ``kind: required`` — fires when a trigger is present (a context cue from
   ``when_cues`` or an utterance pattern from ``when_utterance``; both when
   ``trigger: all``) and none of ``requires`` occurs in the utterance.
+* ``unless_cues`` (either kind) — the rule is off when one of these context cues
+  is present.
 * ``advisory: true`` — reported as a finding (with label ``standard``) but never
   decides the label.
 * ``binding: true`` — decides the label under every engine, over the model (rules

@@ -68,6 +68,7 @@ class CompiledRule:
     # forbidden rules: the top-level alternatives of `regex`, each compiled with
     # its own anchors, so only the alternatives that can match are run
     branches: Branches = ()
+    unless_cues: Tuple[str, ...] = ()  # context cues that switch the rule off
     # decides the label under every engine (a QA team's own rules are binding by default)
     binding: bool = False
 
@@ -194,6 +195,9 @@ def _compile_rule(
     for cid in r.when_cues:
         if cid not in cue_ids:
             problems.add(f"{owner} field 'when_cues': unknown cue {cid!r}; known: {', '.join(sorted(cue_ids))}")
+    for cid in r.unless_cues:
+        if cid not in cue_ids:
+            problems.add(f"{owner} field 'unless_cues': unknown cue {cid!r}; known: {', '.join(sorted(cue_ids))}")
 
     def join(patterns: Iterable[str], fld: str, phrases: Iterable[str] = ()) -> Any:
         return regexes.join(patterns, owner, fld, phrases, problems, user)
@@ -230,6 +234,7 @@ def _compile_rule(
         not_after=not_after,
         unless=unless,
         when_cues=tuple(r.when_cues),
+        unless_cues=tuple(r.unless_cues),
         when_utterance=when_utt,
         requires=requires,
         window=r.window,

@@ -125,6 +125,7 @@ def models() -> Tuple[Type["BaseModel"], ...]:
         not_after: List[str] = []
         unless: List[str] = []
         when_cues: List[str] = []
+        unless_cues: List[str] = []  # the rule is off in these contexts
         when_utterance: List[str] = []
         requires: List[str] = []
         window: int = Field(default=8, ge=1, le=40)
