@@ -371,6 +371,10 @@ REAL_CHAT_EMOTIONS = [
     ("你帮我备注好 别出问题哈", "anxious"),
     ("好的，谢谢", "satisfied"),
     ("请问这个有货吗", "neutral"),
+    ("好的。麻烦你了", "satisfied"),
+    ("嗯行 谢了", "satisfied"),
+    ("没有啦，辛苦", "satisfied"),
+    ("噢好的那就好", "satisfied"),
     ("发票信息错了", "neutral"),  # a calm factual problem report (data/README batch-3 conventions)
     ("反正我用的不多", "neutral"),
     ("下了三个单，只收到一件东西", "dissatisfied"),
