@@ -375,6 +375,9 @@ REAL_CHAT_EMOTIONS = [
     ("嗯行 谢了", "satisfied"),
     ("没有啦，辛苦", "satisfied"),
     ("噢好的那就好", "satisfied"),
+    ("配件都来了，没人来修", "dissatisfied"),
+    ("早知道我就不买了", "dissatisfied"),
+    ("商家电话也打了，他们也不回复", "dissatisfied"),
     ("发票信息错了", "neutral"),  # a calm factual problem report (data/README batch-3 conventions)
     ("反正我用的不多", "neutral"),
     ("下了三个单，只收到一件东西", "dissatisfied"),
