@@ -378,6 +378,8 @@ REAL_CHAT_EMOTIONS = [
     ("配件都来了，没人来修", "dissatisfied"),
     ("早知道我就不买了", "dissatisfied"),
     ("商家电话也打了，他们也不回复", "dissatisfied"),
+    ("对于积分使用表示非常愤怒", "angry"),
+    ("大早上的你就欠骂", "angry"),
     ("发票信息错了", "neutral"),  # a calm factual problem report (data/README batch-3 conventions)
     ("反正我用的不多", "neutral"),
     ("下了三个单，只收到一件东西", "dissatisfied"),
