@@ -481,3 +481,20 @@ def test_unless_cues_switch_a_rule_off_and_are_validated(tmp_path):
     bad.write_text("rules:\n  - id: ban.filler_only\n    unless_cues: [no_such_cue]\n", encoding="utf-8")
     with pytest.raises(Exception, match="unless_cues"):
         load_rulebook([bad])
+
+
+# --- a refusal with a short reason owes an apology; a brush-off stays non_compliant at any length ---
+SHORT_REFUSALS = [
+    ("不可以的", "non_compliant"),
+    ("不行", "non_compliant"),
+    ("亲这个订单生成 没有办法修改地址的哦", "missing_apology"),
+    ("不可以的哈 是您的收货地址哈", "missing_apology"),
+    ("厂家不发货，我们也没办法，你找厂家去说。", "non_compliant"),
+    ("那是司法冻结，我们也没办法，您找法院吧。", "non_compliant"),
+]
+
+
+@pytest.mark.parametrize("reply, label", SHORT_REFUSALS)
+def test_short_reasoned_refusal_vs_brush_off(engine, reply, label):
+    turns = [{"role": "agent", "text": "您好"}, {"role": "customer", "text": "可以帮我改一下地址吗"}]
+    assert _check(engine, reply, turns).label == label
