@@ -498,3 +498,20 @@ SHORT_REFUSALS = [
 def test_short_reasoned_refusal_vs_brush_off(engine, reply, label):
     turns = [{"role": "agent", "text": "您好"}, {"role": "customer", "text": "可以帮我改一下地址吗"}]
     assert _check(engine, reply, turns).label == label
+
+
+# --- real chat: blaming, arguing, excuses and lecturing in chat wording are non_compliant ---
+CHAT_FAULTS = [
+    ("亲爱的，不是您取消寄件的吗", "ban.blaming"),
+    ("怎么会呢 这边查询您的商品是纯外单", "ban.arguing"),
+    ("具体时间我们也无法估计", "ban.excuse"),
+    ("建议下次着急的话可以购买咱们自营商品快些呢", "ban.lecturing"),
+    ("不是说了退回来不发吗", "ban.lecturing"),
+]
+
+
+@pytest.mark.parametrize("reply, rule_id", CHAT_FAULTS)
+def test_chat_wording_of_forbidden_families(engine, reply, rule_id):
+    turns = [{"role": "agent", "text": "您好"}, {"role": "customer", "text": "怎么回事"}]
+    r = _check(engine, reply, turns)
+    assert r.label == "non_compliant" and any(f.rule_id == rule_id for f in r.findings), r.findings
