@@ -515,3 +515,17 @@ def test_chat_wording_of_forbidden_families(engine, reply, rule_id):
     turns = [{"role": "agent", "text": "您好"}, {"role": "customer", "text": "怎么回事"}]
     r = _check(engine, reply, turns)
     assert r.label == "non_compliant" and any(f.rule_id == rule_id for f in r.findings), r.findings
+
+
+# --- real chat: thanks followed by a further question still owes the courtesy reply ---
+THANKS_THEN_ASKS = [
+    ("谢谢你! 我需要做什么呢?", "已经给您提交了，您在我的订单里查看进度哦", "missing_thanks"),
+    ("谢谢你! 我需要做什么呢?", "不客气，已经给您提交了，您在我的订单里查看进度哦", "standard"),
+    ("购买后降价了,能返还差价吗?谢谢.", "可以的，这边帮您申请", "standard"),  # a polite ask, not thanks
+]
+
+
+@pytest.mark.parametrize("customer, reply, label", THANKS_THEN_ASKS)
+def test_thanks_then_a_question_owes_courtesy(engine, customer, reply, label):
+    turns = [{"role": "agent", "text": "好的呢"}, {"role": "customer", "text": customer}]
+    assert _check(engine, reply, turns).label == label
