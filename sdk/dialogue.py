@@ -219,6 +219,8 @@ _INFO_REQUEST = re.compile(
     rf"|{_ITEM}(码)?(和[^,.?!]{{1,6}})?(是)?(呢|多少|是什么|有吗|有么)"
     # "税号需要填写吗", "不需要税号吗", "您现在号码给我哦"
     rf"|(需要|要)(填写?|提供)?(税号|抬头|地址|手机号?|电话|号码)吗|(税号|抬头)(需要|要)(填写?|提供)?吗|{_ITEM}(码)?给(我|小妹)"
+    # a bare item with a chat particle asks for it ("税号哦", "邮箱呢?")
+    rf"|(^|[\s,.?!])({_ITEM})(码)?(哦|呀|呢)[?~]*$"
 )
 # A choice the agent asked for (payment method, pickup or return way) is information too (data/README:
 # "thanks is owed for information the agent asked for, including a choice"): "您是什么支付的呢" + "微信".

@@ -397,6 +397,7 @@ CHOICE_TURNS = [
     ("您是选择上门取件还是客户发货呢", "上门取件", "missing_thanks"),
     ("税号需要填写吗", "[数字x]MA[数字x]", "missing_thanks"),
     ("您现在号码给我哦", "[数字]", "missing_thanks"),
+    ("税号哦", "[数字]MA[数字]DCQPH[数字]N", "missing_thanks"),
     ("您是什么支付的呢", "我还没付款", "standard"),  # no choice given
 ]
 
