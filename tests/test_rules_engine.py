@@ -380,6 +380,8 @@ REAL_CHAT_EMOTIONS = [
     ("商家电话也打了，他们也不回复", "dissatisfied"),
     ("对于积分使用表示非常愤怒", "angry"),
     ("大早上的你就欠骂", "angry"),
+    ("哦!那能不能帮忙催一下呢", "neutral"),
+    ("不好意思，给你添麻烦了，我想退货", "neutral"),  # the customer's apology is no satisfaction
     ("发票信息错了", "neutral"),  # a calm factual problem report (data/README batch-3 conventions)
     ("反正我用的不多", "neutral"),
     ("下了三个单，只收到一件东西", "dissatisfied"),
