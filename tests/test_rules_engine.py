@@ -532,3 +532,15 @@ THANKS_THEN_ASKS = [
 def test_thanks_then_a_question_owes_courtesy(engine, customer, reply, label):
     turns = [{"role": "agent", "text": "好的呢"}, {"role": "customer", "text": customer}]
     assert _check(engine, reply, turns).label == label
+
+
+def test_customer_apology_in_chat_owes_no_forgive_reply(engine):
+    # chat: "不好意思" is politeness around a request or a correction (real-chat labels)
+    turns = [{"role": "agent", "text": "您好"}, {"role": "customer", "text": "不好意思!是收到了两本"}]
+    assert _check(engine, "好的亲", turns).label == "standard"
+    # a written (string) context keeps the phone convention: answer an apology with "没关系"
+    assert _check(engine, "好的，请问还有什么可以帮您？", "对不起，刚才是我说错了").label == "missing_thanks"
+    # so does a call transcript (timed turns)
+    timed = [{"role": "agent", "text": "您好", "start": 0.0, "end": 1.0},
+             {"role": "customer", "text": "对不起，刚才是我说错了", "start": 1.5, "end": 3.0}]
+    assert _check(engine, "好的，请问还有什么可以帮您？", timed).label == "missing_thanks"

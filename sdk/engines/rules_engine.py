@@ -48,7 +48,7 @@ class RulesEngine(Engine):
             raise ValueError("the rulebook has no 'emotion' section; the rules engine needs its cue lists")
         self._emotion_finder = _emotion_finder(rulebook.emotion)  # built now, not on the first call
         self._emotion_cache: Dict[str, EmotionResult] = {}
-        self._cue_cache: Dict[Tuple[str, str, bool], FrozenSet[str]] = {}
+        self._cue_cache: Dict[Tuple[str, str, bool, bool], FrozenSet[str]] = {}
         self._advisory = frozenset(r.id for r in rulebook.rules if r.advisory)
         # One Aho–Corasick pass finds which rules can match at all (their anchors).
         anchors: Dict[str, List[int]] = {}
@@ -173,7 +173,9 @@ class RulesEngine(Engine):
             return frozenset()
         # Contexts repeat a lot (one customer turn, several candidate replies;
         # the same event strings), so cue detection is cached per engine.
-        key = (parsed.events, parsed.words, isinstance(parsed.source, str))
+        from_turns = not isinstance(parsed.source, str)
+        timed = from_turns and any(t.start is not None or t.end is not None for t in parsed.turns)
+        key = (parsed.events, parsed.words, from_turns, timed)
         cues = self._cue_cache.get(key)
         if cues is None:
             if len(self._cue_cache) >= _CUE_CACHE_SIZE:
@@ -194,8 +196,12 @@ class RulesEngine(Engine):
         # data or actions nobody asked for (a product link, an order card, a number volunteered, "我已经申请了"),
         # which owe no thanks (LABELS.md section 3). A string context has no turns: its words still count.
         from_turns = not isinstance(context.source, str)
+        # turns without timings are a text chat; a call transcript carries start/end times
+        untimed_turns = from_turns and all(t.start is None and t.end is None for t in context.turns)
         for i, branch_ids in candidates.items():
             cue = all_cues[i]
+            if cue.id in _NOT_IN_CHAT_CUES and untimed_turns:
+                continue
             if from_turns and cue.id in _ASKED_DATA_CUES:
                 target = events_n
             else:
@@ -330,6 +336,10 @@ def _fill(template: Optional[str], company: str) -> Optional[str]:
 
 _CUE_CACHE_SIZE = 4096
 _ASKED_DATA_CUES = frozenset({"info_supplied", "customer_did"})  # read from the events only in a conversation
+# In a chat a customer's "不好意思 / 抱歉" is politeness around a request or a correction ("不好意思，再帮我改下发货
+# 时间吧", "不好意思!是收到了"); real-chat readers do not expect a "没关系" reply (batch 1-3 labels), so the
+# phone convention (seed 000 四.13) keeps applying to calls (timed turns) and string contexts.
+_NOT_IN_CHAT_CUES = frozenset({"customer_apologises"})
 _COMPLAINING = frozenset({"dissatisfied", "angry"})  # customer emotions that make a turn a complaint
 # A chat's stock opening offer ("有什么问题我可以帮您处理或解决呢?") as the first agent turn greets; it does
 # not yet answer the customer's opening words (data/README: "在吗 / 人呢" as the opening line is a greeting),
