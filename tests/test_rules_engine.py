@@ -449,6 +449,9 @@ OWN_SLIPS = [
     ("发票信息填错了，直接发给你", "standard"),
     ("你们发错货了", "missing_apology"),  # the company's error still owes the apology
     ("发票开错了", "missing_apology"),
+    ("我想把发票的抬头改成公司", "standard"),  # a change request, not an error
+    ("发票点成个人了，我要改成公司", "standard"),
+    ("发票开成了个人", "missing_apology"),
 ]
 
 
