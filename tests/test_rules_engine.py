@@ -382,6 +382,8 @@ REAL_CHAT_EMOTIONS = [
     ("大早上的你就欠骂", "angry"),
     ("哦!那能不能帮忙催一下呢", "neutral"),
     ("不好意思，给你添麻烦了，我想退货", "neutral"),  # the customer's apology is no satisfaction
+    ("没有 谢谢", "satisfied"),  # "没有" answers "还有其他问题吗", it does not negate the thanks
+    ("唉你好，我想问一下那个流量包", "neutral"),
     ("发票信息错了", "neutral"),  # a calm factual problem report (data/README batch-3 conventions)
     ("反正我用的不多", "neutral"),
     ("下了三个单，只收到一件东西", "dissatisfied"),
