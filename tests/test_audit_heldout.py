@@ -74,8 +74,6 @@ KNOWN: dict[tuple[str, str, str], str] = {
         "apologised for the outage (not rolled up: once_per_call)"
         for cid in ("clean-ph-customer-lingers", "clean-ph-angry-customer-calmed")
     },
-    ("clean_turns", "auto", "clean-chat-wait"): "model labels '亲，让您久等了，感谢您的耐心等待。…' missing_apology "
-    "(0.68, model-only, per turn) after a 40 s wait, though the turn apologises; the call still passes",
 }
 
 
