@@ -219,7 +219,7 @@ def import_labels(labelling_dir: Path, out_dir: Path = OUT_DIR, allow_open: bool
         raise LabelError(f"{len(open_items)} item(s) have no final label (a reader's label is missing, or the "
                          f"readers disagree and there is no adjudication), e.g. {open_items[:5]}; "
                          "pass --allow-open to import the rest")
-    labelled = {c["conv_id"] for c in convs} & ({k[0] for k in kept} | {c["conv_id"] for c in mine})
+    labelled = {key[0] for key in kept} | {c["conv_id"] for c in mine}  # batches not imported yet stay out
     convs = [c for c in convs if c["conv_id"] in labelled]
     a = {**{k: v["reader_a"] for k, v in kept.items() if v["reader_a"]}, **readers["A"]}
     b = {**{k: v["reader_b"] for k, v in kept.items() if v["reader_b"]}, **readers["B"]}
