@@ -25,8 +25,8 @@ def test_turns_are_numbered_and_capped(convs):
         assert c["licence"] and c["channel"] and all(t["text"].strip() for t in c["turns"])
 
 
-def test_halves_are_disjoint_and_stratified(convs):
-    parts = real_conv.halves(convs)
+def test_sheet_parts_are_disjoint_and_stratified(convs):
+    parts = real_conv.sheet_parts(convs)
     ids1 = {c["conv_id"] for c in parts["part1"]}
     ids2 = {c["conv_id"] for c in parts["part2"]}
     assert not ids1 & ids2 and len(ids1) + len(ids2) == len(convs)

@@ -206,7 +206,7 @@ def write_jsonl(path: Path, rows: List[dict]) -> None:
             fh.write(json.dumps(r, ensure_ascii=False) + "\n")
 
 
-def halves(convs: List[dict], n: int = 2) -> Dict[str, List[dict]]:
+def sheet_parts(convs: List[dict], n: int = 2) -> Dict[str, List[dict]]:
     """part1 .. part<n>, dealt in turn within each source in hash order (stratified by source)."""
     parts: Dict[str, List[dict]] = {f"part{k + 1}": [] for k in range(n)}
     by_source: Dict[str, List[dict]] = collections.defaultdict(list)
@@ -255,7 +255,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="command", required=True)
     sub.add_parser("extract", help="write data/real_conv/conversations.jsonl")
-    sh = sub.add_parser("sheets", help="write the labelling sheets of the two halves")
+    sh = sub.add_parser("sheets", help="write the labelling sheets of one batch")
     sh.add_argument("--out", type=Path, required=True)
     sh.add_argument("--batch", type=int, default=1, choices=sorted(BATCHES), help="the labelling batch to write")
     sh.add_argument("--parts", type=int, default=2, help="how many sheets (each read by both readers)")
@@ -267,7 +267,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 0
     convs = of_batch(load(), args.batch)
     args.out.mkdir(parents=True, exist_ok=True)
-    for name, part in halves(convs, args.parts).items():
+    for name, part in sheet_parts(convs, args.parts).items():
         (args.out / f"{name}.txt").write_text(sheet_text(part), encoding="utf-8")
         write_jsonl(args.out / f"items_{name}.jsonl", items(part))
         print(f"== {name}\n{summary(part)}")

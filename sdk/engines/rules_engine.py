@@ -173,6 +173,7 @@ class RulesEngine(Engine):
             return frozenset()
         # Contexts repeat a lot (one customer turn, several candidate replies;
         # the same event strings), so cue detection is cached per engine.
+        # Turns read differently from a string, and untimed turns (a text chat) from a call transcript.
         from_turns = not isinstance(parsed.source, str)
         timed = from_turns and any(t.start is not None or t.end is not None for t in parsed.turns)
         key = (parsed.events, parsed.words, from_turns, timed)
@@ -180,10 +181,10 @@ class RulesEngine(Engine):
         if cues is None:
             if len(self._cue_cache) >= _CUE_CACHE_SIZE:
                 self._cue_cache.clear()
-            cues = self._cue_cache[key] = self._detect_cues(parsed)
+            cues = self._cue_cache[key] = self._detect_cues(parsed, from_turns, from_turns and not timed)
         return cues
 
-    def _detect_cues(self, context: Context) -> FrozenSet[str]:
+    def _detect_cues(self, context: Context, from_turns: bool, untimed_turns: bool) -> FrozenSet[str]:
         events_n = context.events_normalized
         words_norm = context.words_normalized
         words_n = words_norm.text if words_norm is not None else ""
@@ -195,9 +196,6 @@ class RulesEngine(Engine):
         # the turns by sdk.dialogue (event "客户按要求提供了信息"); the customer's words alone also match
         # data or actions nobody asked for (a product link, an order card, a number volunteered, "我已经申请了"),
         # which owe no thanks (LABELS.md section 3). A string context has no turns: its words still count.
-        from_turns = not isinstance(context.source, str)
-        # turns without timings are a text chat; a call transcript carries start/end times
-        untimed_turns = from_turns and all(t.start is None and t.end is None for t in context.turns)
         for i, branch_ids in candidates.items():
             cue = all_cues[i]
             if cue.id in _NOT_IN_CHAT_CUES and untimed_turns:
