@@ -549,3 +549,12 @@ def test_customer_apology_in_chat_owes_no_forgive_reply(engine):
     timed = [{"role": "agent", "text": "您好", "start": 0.0, "end": 1.0},
              {"role": "customer", "text": "对不起，刚才是我说错了", "start": 1.5, "end": 3.0}]
     assert _check(engine, "好的，请问还有什么可以帮您？", timed).label == "missing_thanks"
+
+
+def test_opening_or_reopening_nudge_is_a_greeting(engine):
+    # "有人吗" as the opening line, or "还在吗" after the agent closed the chat, greets (data/README conventions)
+    assert _check(engine, "您好，请问我这边有什么可以帮助您的吗?", [{"role": "customer", "text": "有人吗"}]).label == "standard"
+    closed = [{"role": "agent", "text": "感谢您对京东的支持，祝您生活愉快，再见!"}, {"role": "customer", "text": "还在吗"}]
+    assert _check(engine, "在的", closed).label == "standard"
+    mid = [{"role": "agent", "text": "预计明天送达哦"}, {"role": "customer", "text": "还在吗"}]
+    assert _check(engine, "在的", mid).label == "missing_apology"

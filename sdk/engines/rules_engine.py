@@ -112,6 +112,8 @@ class RulesEngine(Engine):
         cues = self.context_cues(context) if context is not None else frozenset()
         if cues and context is not None and _is_opening_offer(text, context):
             cues = cues - _OPENING_EXEMPT
+        if "wait" in cues and context is not None and _opens_or_reopens(context):
+            cues = cues - {"wait"}
         findings: List[Finding] = []
         company = self.rulebook.company_name or "XX"
 
@@ -347,6 +349,19 @@ _OPENING_OFFER = re.compile(
     r"(需要)?(我|小妹|妹子)?(可以|能)?(为|帮|给)(您|你)(处理或解决|效劳|服务|处理|解决|做的|的|效力)?(的|呢|吗|嘛|么)*[?!.~]*$"
 )
 _OPENING_EXEMPT = frozenset({"complaint_general", "complaint_error", "complaint_slow", "complaint_attitude", "wait"})
+
+
+# An agent turn that closed the chat ("感谢您对京东的支持，祝您生活愉快，再见!")
+_CLOSED = re.compile(r"(再见|拜拜|祝您[^,.!?，。！？]{0,8}(愉快|开心|顺利)|欢迎(您)?(下次)?再来)[!！。.~～]*\s*$")
+
+
+def _opens_or_reopens(context: Context) -> bool:
+    """A chat's opening "在吗 / 有人吗" (no agent turn yet), or a customer's "还在吗" after the agent closed the
+    chat, greets rather than nudges after a wait (data/README, real-chat conventions)."""
+    if isinstance(context.source, str):
+        return False
+    agents = [t for t in context.turns if t.role == "agent"]
+    return not agents or _CLOSED.search(agents[-1].text) is not None
 
 
 def _is_opening_offer(text: str, context: Context) -> bool:
