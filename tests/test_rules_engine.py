@@ -472,6 +472,12 @@ FILLER_REPLIES = [
     ("好吧", "嗯", "standard"),
     ("什么时候能到?", "嗯嗯", "non_compliant"),
     ("可以改地址吗", "嗯", "non_compliant"),
+    # an address or particle alone ("亲亲", "嗯呢") answers nothing either; after an acknowledgement it is fine
+    ("今天能送到吗", "亲亲", "non_compliant"),
+    ("退货要填单号吗", "嗯呢", "non_compliant"),
+    ("我已经申请退款了", "亲", "non_compliant"),
+    ("好的", "嗯嗯亲", "standard"),
+    ("ok好的", "嗯呢", "standard"),
 ]
 
 
