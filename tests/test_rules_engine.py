@@ -564,3 +564,18 @@ def test_opening_or_reopening_nudge_is_a_greeting(engine):
     assert _check(engine, "在的", closed).label == "standard"
     mid = [{"role": "agent", "text": "预计明天送达哦"}, {"role": "customer", "text": "还在吗"}]
     assert _check(engine, "在的", mid).label == "missing_apology"
+
+
+# --- real chat: a product that fails in use or a lost parcel is the company's fault; a question is not ---
+PRODUCT_FAULTS = [
+    ("这个毛巾一擦全是毛，也不吸水", "亲拍个照片我看下", "missing_apology"),
+    ("手机最近很费电", "您可以先清理一下后台应用", "missing_apology"),
+    ("我的包裹丢失了，一直没收到", "这边帮您核实一下", "missing_apology"),
+    ("这个全棉的会掉毛吗", "不会的呢", "standard"),
+]
+
+
+@pytest.mark.parametrize("customer, reply, label", PRODUCT_FAULTS)
+def test_product_fault_report_owes_an_apology(engine, customer, reply, label):
+    turns = [{"role": "agent", "text": "您好"}, {"role": "customer", "text": customer}]
+    assert _check(engine, reply, turns).label == label
