@@ -387,6 +387,11 @@ REAL_CHAT_EMOTIONS = [
     ("发票信息错了", "neutral"),  # a calm factual problem report (data/README batch-3 conventions)
     ("反正我用的不多", "neutral"),
     ("下了三个单，只收到一件东西", "dissatisfied"),
+    ("这个订单还能改发票吗", "neutral"),  # a plain procedural question is not worry
+    ("订单完成后还能申请退款吗", "neutral"),
+    ("什么时候能发货呀", "neutral"),
+    ("我这个月的补贴还能不能领到", "anxious"),
+    ("牛奶放了一晚上还能喝吗", "anxious"),  # doubt about safety is worry about a bad outcome
 ]
 
 
