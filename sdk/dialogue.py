@@ -244,6 +244,11 @@ _WAIT_FILLER = re.compile(
     r"|处理|联系|确认|一下|下|中|哦|哈|呢|呀|啦|的|滴|哒|嗯|好的|好|稍等|稍候|等待|耐心|分钟|不要离开|不要下线|可以吗|看|问"
 )
 _ANSWER_CHARS = 8
+# An agent turn that only acknowledges or holds the floor ("好的", "好的呢亲", "嗯嗯", "妹子等您哦").
+_HOLDING_ACK = re.compile(
+    r"^[\s,.!~]*(好的?|嗯+|恩+|ok|收到|没事的?|没关系)?[\s,.!~]*(呢|哦|哈|呀|的|哒)?[\s,.!~]*"
+    r"(亲爱的?|亲亲?)?[\s,.!~]*((小妹|妹子|妹纸|我)?(在|等(着)?您|等你)(的|呢|哦|哈)?)?[\s,.!~]*$"
+)
 
 
 def _wait_answered(agent: str) -> bool:
@@ -281,7 +286,13 @@ def implied_events(turns: Sequence[Turn], simplify: Callable[[str], str] = to_si
     out = []
     # "请您提供一下户号，我帮您查一下" + the number: the customer answered a question; the turn after it
     # owes thanks for the data, not an apology for a wait.
-    supplied = bool(_INFO_REQUEST.search(agent)) and any(_INFO_GIVEN.search(t) for t in since)
+    asked = _INFO_REQUEST.search(agent) is not None
+    if not asked and _HOLDING_ACK.match(agent):
+        # chat: the agent's "好的 / 妹子等您哦" only holds the floor while the customer types what the agent's
+        # turn before asked for (the invoice title, then the tax number): that request still stands
+        earlier = [t for r, t in turns[:last_agent] if r == "agent"]
+        asked = bool(earlier) and _INFO_REQUEST.search(simplify(earlier[-1])) is not None
+    supplied = asked and any(_INFO_GIVEN.search(t) for t in since)
     supplied = supplied or (bool(_CHOICE_REQUEST.search(agent)) and any(_CHOICE_GIVEN.search(t.lower()) for t in since))
     if not supplied and _WAIT_REQUEST.search(_WAIT_THANKS.sub("", agent)) and not _wait_answered(agent):
         out.append("客户等待客服查询后回来")

@@ -584,3 +584,19 @@ PRODUCT_FAULTS = [
 def test_product_fault_report_owes_an_apology(engine, customer, reply, label):
     turns = [{"role": "agent", "text": "您好"}, {"role": "customer", "text": customer}]
     assert _check(engine, reply, turns).label == label
+
+
+# --- real chat: "好的 / 妹子等您哦" holds the floor; the request in the agent turn before it still stands ---
+HELD_REQUESTS = [
+    ("好的", "税号:[数字x]", "好的，这边帮您修改发票", "missing_thanks"),
+    ("妹子等您哦", "[电话x]", "已为您登记，专员会联系您", "missing_thanks"),
+    ("好的", "税号:[数字x]", "好的，谢谢您，这边帮您修改发票", "standard"),
+    ("这边帮您修改发票哦", "税号:[数字x]", "好的，已经提交了", "standard"),  # the last turn asked nothing
+]
+
+
+@pytest.mark.parametrize("hold, customer, reply, label", HELD_REQUESTS)
+def test_request_before_a_holding_ack_still_owes_thanks(engine, hold, customer, reply, label):
+    turns = [{"role": "agent", "text": "麻烦您提供一下抬头和税号"}, {"role": "customer", "text": "抬头是[组织机构x]"},
+             {"role": "agent", "text": hold}, {"role": "customer", "text": customer}]
+    assert _check(engine, reply, turns).label == label
