@@ -600,3 +600,21 @@ def test_request_before_a_holding_ack_still_owes_thanks(engine, hold, customer, 
     turns = [{"role": "agent", "text": "麻烦您提供一下抬头和税号"}, {"role": "customer", "text": "抬头是[组织机构x]"},
              {"role": "agent", "text": hold}, {"role": "customer", "text": customer}]
     assert _check(engine, reply, turns).label == label
+
+
+# --- real chat: "正在为您查询 / 帮您查看下" puts the customer on hold and owes an apology ---
+CHAT_HOLDS = [
+    ("正在为您查询，请您耐心等待一下哈", "missing_apology"),
+    ("好的，小妹给您查询下哈", "missing_apology"),
+    ("帮您看下哈，亲明天不可以呢", "missing_apology"),  # holds and answers: judged as the wait request
+    ("不好意思，正在为您查询中~", "standard"),
+    ("麻烦您提供一下订单号，帮您查询下", "standard"),  # asks for data first: no wait yet
+    ("好的，我帮您看一下充值记录。", "standard"),  # announces a check of a named record (phone style)
+    ("需要我帮您查一下吗？", "standard"),  # an offer
+]
+
+
+@pytest.mark.parametrize("reply, label", CHAT_HOLDS)
+def test_chat_hold_phrases_owe_an_apology(engine, reply, label):
+    turns = [{"role": "agent", "text": "您好"}, {"role": "customer", "text": "我的订单什么时候发货"}]
+    assert _check(engine, reply, turns).label == label
