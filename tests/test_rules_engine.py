@@ -618,3 +618,20 @@ CHAT_HOLDS = [
 def test_chat_hold_phrases_owe_an_apology(engine, reply, label):
     turns = [{"role": "agent", "text": "您好"}, {"role": "customer", "text": "我的订单什么时候发货"}]
     assert _check(engine, reply, turns).label == label
+
+
+# --- real chat: a request answered by a bare refusal and a particle is non_compliant ---
+CHAT_BARE_REFUSALS = [
+    ("可以帮我改成明天送吗", "明天不行呢", "non_compliant"),
+    ("能恢复订单吗", "无法恢复的呢", "non_compliant"),
+    ("有别的渠道吗", "亲亲，不支持的哦", "non_compliant"),
+    ("能恢复订单吗", "很抱歉，订单取消后无法恢复的呢，您可以重新下单", "standard"),
+    ("可以改成明天送吗", "不行呢，只能后天送哦", "missing_apology"),  # a reason: owes an apology only
+    ("这款是防水的吧", "不是的呢", "standard"),  # a factual question, not a request
+]
+
+
+@pytest.mark.parametrize("customer, reply, label", CHAT_BARE_REFUSALS)
+def test_chat_bare_refusal(engine, customer, reply, label):
+    turns = [{"role": "agent", "text": "您好"}, {"role": "customer", "text": customer}]
+    assert _check(engine, reply, turns).label == label
