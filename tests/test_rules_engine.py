@@ -392,6 +392,9 @@ REAL_CHAT_EMOTIONS = [
     ("什么时候能发货呀", "neutral"),
     ("我这个月的补贴还能不能领到", "anxious"),
     ("牛奶放了一晚上还能喝吗", "anxious"),  # doubt about safety is worry about a bad outcome
+    ("周五能寄出吗 我下周要出差", "anxious"),  # a departure the delivery must beat is time pressure
+    ("明天几点送 我中午就回老家了", "anxious"),
+    ("我赶着用，帮忙看看", "anxious"),
 ]
 
 
