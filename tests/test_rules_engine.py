@@ -395,6 +395,10 @@ REAL_CHAT_EMOTIONS = [
     ("周五能寄出吗 我下周要出差", "anxious"),  # a departure the delivery must beat is time pressure
     ("明天几点送 我中午就回老家了", "anxious"),
     ("我赶着用，帮忙看看", "anxious"),
+    ("退个款要这么久", "dissatisfied"),  # a wait called long
+    ("这个会员白买了", "dissatisfied"),  # a purchase regretted
+    ("优惠券给我也没用", "dissatisfied"),
+    ("试了一下没用", "neutral"),  # a calm report that a fix did not work
 ]
 
 
