@@ -548,6 +548,10 @@ THANKS_THEN_ASKS = [
     ("谢谢你! 我需要做什么呢?", "已经给您提交了，您在我的订单里查看进度哦", "missing_thanks"),
     ("谢谢你! 我需要做什么呢?", "不客气，已经给您提交了，您在我的订单里查看进度哦", "standard"),
     ("购买后降价了,能返还差价吗?谢谢.", "可以的，这边帮您申请", "standard"),  # a polite ask, not thanks
+    ("麻烦你帮我申请一下退款 谢谢", "好的，这边为您申请", "standard"),  # a request signed off with thanks
+    ("帮我转人工客服，谢谢", "好的，这边为您转接", "standard"),
+    ("好的，那就帮我换开吧，谢谢你们哦", "好的，这边为您换开", "missing_thanks"),  # sincere thanks to the team
+    ("是你们帮我申请了吧，谢谢!", "是的，已经申请了", "missing_thanks"),  # thanks for what was done
 ]
 
 
