@@ -646,3 +646,18 @@ CHAT_BARE_REFUSALS = [
 def test_chat_bare_refusal(engine, customer, reply, label):
     turns = [{"role": "agent", "text": "您好"}, {"role": "customer", "text": customer}]
     assert _check(engine, reply, turns).label == label
+
+
+# --- real chat: "不用了" closes the chat only as the whole turn ---
+NOT_NEEDED = [
+    ("不用了", "好的呢，祝您生活愉快", "missing_thanks"),
+    ("那不用了，谢谢", "好的呢", "missing_thanks"),
+    ("那个号码已经不用了，现在用新号码", "请您提供一下新号码哦", "standard"),
+    ("不用了!我申请退货", "好的，这边帮您提交申请", "standard"),
+]
+
+
+@pytest.mark.parametrize("customer, reply, label", NOT_NEEDED)
+def test_not_needed_closes_only_as_whole_turn(engine, customer, reply, label):
+    turns = [{"role": "agent", "text": "需要帮您改地址吗"}, {"role": "customer", "text": customer}]
+    assert _check(engine, reply, turns).label == label
