@@ -661,3 +661,19 @@ NOT_NEEDED = [
 def test_not_needed_closes_only_as_whole_turn(engine, customer, reply, label):
     turns = [{"role": "agent", "text": "需要帮您改地址吗"}, {"role": "customer", "text": customer}]
     assert _check(engine, reply, turns).label == label
+
+
+# --- real chat: "…可以吗 / 可以用? / 能开成[数字x]吗" ask whether something can be done; a refusal owes an apology ---
+CAN_IT_BE_DONE = [
+    ("用电信的卡可以吗", "不支持电信卡哦，需要移动卡", "missing_apology"),
+    ("移动副卡可以用?", "不支持副卡哦 需要原卡哦", "missing_apology"),
+    ("发票能开成[数字x]吗", "不可以哦 发票是根据实际支付金额开票的哦", "missing_apology"),
+    ("今天下午可以吗?", "很抱歉，今天到不了站点哦", "standard"),
+    ("用电信的卡可以吗", "可以的哦", "standard"),
+]
+
+
+@pytest.mark.parametrize("customer, reply, label", CAN_IT_BE_DONE)
+def test_can_it_be_done_questions_are_requests(engine, customer, reply, label):
+    turns = [{"role": "agent", "text": "您好"}, {"role": "customer", "text": customer}]
+    assert _check(engine, reply, turns).label == label
