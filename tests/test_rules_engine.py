@@ -399,6 +399,10 @@ REAL_CHAT_EMOTIONS = [
     ("这个会员白买了", "dissatisfied"),  # a purchase regretted
     ("优惠券给我也没用", "dissatisfied"),
     ("试了一下没用", "neutral"),  # a calm report that a fix did not work
+    ("这个多久能到账", "neutral"),
+    ("退货后多久能退回来呢", "neutral"),
+    ("还差一个大灯没收到", "neutral"),
+    ("不会吧?刚才还说有货的", "dissatisfied"),  # doubting what was said is push-back, not worry
 ]
 
 
