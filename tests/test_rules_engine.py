@@ -403,6 +403,8 @@ REAL_CHAT_EMOTIONS = [
     ("退货后多久能退回来呢", "neutral"),
     ("还差一个大灯没收到", "neutral"),
     ("不会吧?刚才还说有货的", "dissatisfied"),  # doubting what was said is push-back, not worry
+    ("昨天我白跑了一趟自提点", "dissatisfied"),
+    ("不好意思让快递小哥白跑一趟了", "neutral"),  # sparing the courier a wasted trip is no complaint
 ]
 
 
@@ -681,3 +683,10 @@ CAN_IT_BE_DONE = [
 def test_can_it_be_done_questions_are_requests(engine, customer, reply, label):
     turns = [{"role": "agent", "text": "您好"}, {"role": "customer", "text": customer}]
     assert _check(engine, reply, turns).label == label
+
+
+def test_sparing_the_courier_a_wasted_trip_is_no_complaint(engine):
+    turns = [{"role": "agent", "text": "您好"}, {"role": "customer", "text": "今天没人，怕快递小哥白跑一趟"}]
+    assert _check(engine, "可以和配送员协商您方便的时间哦", turns).label == "standard"
+    turns = [{"role": "agent", "text": "您好"}, {"role": "customer", "text": "自提点关门了，我白跑了一趟"}]
+    assert _check(engine, "可以和配送员协商您方便的时间哦", turns).label == "missing_apology"
