@@ -690,3 +690,17 @@ def test_sparing_the_courier_a_wasted_trip_is_no_complaint(engine):
     assert _check(engine, "可以和配送员协商您方便的时间哦", turns).label == "standard"
     turns = [{"role": "agent", "text": "您好"}, {"role": "customer", "text": "自提点关门了，我白跑了一趟"}]
     assert _check(engine, "可以和配送员协商您方便的时间哦", turns).label == "missing_apology"
+
+
+# --- a Weibo emoji name "[呵呵]" is not the sneer "呵呵" ---
+SNEER_OR_EMOJI = [
+    ("您好,请提供业务归属地以便为您核实[呵呵]！", False),
+    ("呵呵，您自己看吧", True),
+]
+
+
+@pytest.mark.parametrize("reply, sneers", SNEER_OR_EMOJI)
+def test_weibo_emoji_name_is_no_sneer(engine, reply, sneers):
+    turns = [{"role": "agent", "text": "您好"}, {"role": "customer", "text": "宽带账号怎么查"}]
+    r = _check(engine, reply, turns)
+    assert any(f.rule_id == "ban.sarcasm" for f in r.findings) == sneers, r.findings
