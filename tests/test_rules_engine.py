@@ -405,6 +405,11 @@ REAL_CHAT_EMOTIONS = [
     ("不会吧?刚才还说有货的", "dissatisfied"),  # doubting what was said is push-back, not worry
     ("昨天我白跑了一趟自提点", "dissatisfied"),
     ("不好意思让快递小哥白跑一趟了", "neutral"),  # sparing the courier a wasted trip is no complaint
+    ("我刚买完就降价了", "dissatisfied"),
+    ("都三天了", "dissatisfied"),
+    ("快递员电话也没打一个", "dissatisfied"),
+    ("说好今天送，东西没到", "dissatisfied"),
+    ("怎么不给我发短信", "dissatisfied"),
 ]
 
 
