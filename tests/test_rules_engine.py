@@ -410,6 +410,9 @@ REAL_CHAT_EMOTIONS = [
     ("快递员电话也没打一个", "dissatisfied"),
     ("说好今天送，东西没到", "dissatisfied"),
     ("怎么不给我发短信", "dissatisfied"),
+    ("你们没有一点专业", "dissatisfied"),  # a negated praise word, with "一点/够/那么" between
+    ("客服不够耐心", "dissatisfied"),
+    ("你们很专业", "satisfied"),
 ]
 
 
