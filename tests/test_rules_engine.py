@@ -712,3 +712,17 @@ def test_weibo_emoji_name_is_no_sneer(engine, reply, sneers):
     turns = [{"role": "agent", "text": "您好"}, {"role": "customer", "text": "宽带账号怎么查"}]
     r = _check(engine, reply, turns)
     assert any(f.rule_id == "ban.sarcasm" for f in r.findings) == sneers, r.findings
+
+
+# --- real chat: a rating request closes the chat; without thanks it is missing_thanks ---
+RATING_REQUESTS = [
+    ("还辛苦您给小妹打个评价呢~点击表情栏旁边的“+”哦。", "missing_thanks"),
+    ("麻烦您给妹子的服务做个评价可以嘛", "missing_thanks"),
+    ("感谢您的支持，还辛苦您给小妹打个评价呢~", "standard"),
+]
+
+
+@pytest.mark.parametrize("reply, label", RATING_REQUESTS)
+def test_rating_request_owes_thanks(engine, reply, label):
+    turns = [{"role": "agent", "text": "已经为您提交了哦"}, {"role": "customer", "text": "好的"}]
+    assert _check(engine, reply, turns).label == label
