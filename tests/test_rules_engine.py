@@ -636,6 +636,7 @@ CHAT_HOLDS = [
     ("麻烦您提供一下订单号，帮您查询下", "standard"),  # asks for data first: no wait yet
     ("好的，我帮您看一下充值记录。", "standard"),  # announces a check of a named record (phone style)
     ("需要我帮您查一下吗？", "standard"),  # an offer
+    ("嗯 查询下哈", "missing_apology"),  # the bare hold, no "帮您"
 ]
 
 
