@@ -727,3 +727,10 @@ RATING_REQUESTS = [
 def test_rating_request_owes_thanks(engine, reply, label):
     turns = [{"role": "agent", "text": "已经为您提交了哦"}, {"role": "customer", "text": "好的"}]
     assert _check(engine, reply, turns).label == label
+
+
+# --- "给您造成不便了" apologises like "给您带来不便了" (LABELS apology equivalents) ---
+def test_caused_inconvenience_is_an_apology(engine):
+    turns = [{"role": "agent", "text": "您好"}, {"role": "customer", "text": "能不能补发呢"}]
+    assert _check(engine, "全球购不支持补发的哦，给您造成不便了，您看可以申请退款吗", turns).label == "standard"
+    assert _check(engine, "全球购不支持补发的哦，您看可以申请退款吗", turns).label == "missing_apology"
