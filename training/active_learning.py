@@ -174,11 +174,9 @@ def read_sheet(path: Path) -> List[Tuple[int, dict]]:
 
 def held_out_conversations(out_dir: Path = real_conv.OUT_DIR) -> set:
     """Conversations of the labelled real dev and blind sets (training.real_labels)."""
-    path = out_dir / "labels.jsonl"
-    if not path.exists():
-        return set()
-    rows = (json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip())
-    return {r["conv_id"] for r in rows if r.get("split") in ("dev", "blind")}
+    from training.real_labels import read_label_rows
+
+    return {r["conv_id"] for r in read_label_rows(out_dir) if r.get("split") in ("dev", "blind")}
 
 
 def merge(paths: Sequence[Path], name: str, out_dir: Path = real_conv.OUT_DIR) -> Dict[str, int]:

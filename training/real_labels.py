@@ -10,7 +10,7 @@ pass adjudicated their disagreements. This module
   for training, tuning or any choice; read only by the final evaluation),
 * writes records in data/SCHEMA.md form whose context is the list of turns before the turn:
 
-    data/real_conv/labels.jsonl                          final label + both readers' labels per turn
+    data/real_conv/labels.jsonl.xz                       final label + both readers' labels per turn
     data/real_conv/{compliance,emotion}_{train,dev,blind}.jsonl     (train xz-compressed: .jsonl.xz)
     data/real_conv/agreement.json                        kappa per source and task
 
@@ -27,6 +27,7 @@ import argparse
 import collections
 import hashlib
 import json
+import lzma
 import sys
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
@@ -39,6 +40,7 @@ SPLITS = ("train", "dev", "blind")
 # Share of conversations per split within each source (hash order). Blind >= 20 % by the issue.
 FRACTIONS = {"blind": 0.25, "dev": 0.15}
 UNCLEAR = "unclear"
+LABELS_FILE = "labels.jsonl"
 SEED = 20261212
 DOMAIN = {"jddc2019": "ecommerce", "csds": "ecommerce", "ecd": "ecommerce", "stc3": "other", "mobilecs": "telecom"}
 Key = Tuple[str, int]
@@ -168,8 +170,10 @@ def label_counts(recs: Iterable[dict]) -> collections.Counter:
 
 def write(convs: Sequence[dict], labels: Dict[Key, dict], agree: dict, split: Dict[str, str],
           out_dir: Path = OUT_DIR) -> Dict[str, int]:
-    real_conv.write_jsonl(out_dir / "labels.jsonl",
-                          [dict(v, split=split[v["conv_id"]]) for _, v in sorted(labels.items())])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # xz-compressed like the train records: the tracked tree must fit what a device call carries.
+    write_split(out_dir / LABELS_FILE, [dict(v, split=split[v["conv_id"]]) for _, v in sorted(labels.items())],
+                compress=True)
     counts = {}
     for task, recs in records(convs, labels).items():
         for s in SPLITS:
@@ -180,18 +184,27 @@ def write(convs: Sequence[dict], labels: Dict[Key, dict], agree: dict, split: Di
     return counts
 
 
+def read_label_rows(out_dir: Path = OUT_DIR) -> List[dict]:
+    """The rows of labels.jsonl (stored as labels.jsonl.xz; a plain file is read too); [] if none yet."""
+    plain = out_dir / LABELS_FILE
+    packed = plain.with_name(plain.name + ".xz")
+    if packed.exists():
+        text = lzma.decompress(packed.read_bytes()).decode("utf-8")
+    elif plain.exists():
+        text = plain.read_text("utf-8")
+    else:
+        return []
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
 def earlier_batches(convs: Sequence[dict], batch: int, out_dir: Path) -> Tuple[Dict[Key, dict], Dict[str, str]]:
     """(labels, {conv_id: split}) already imported for the other batches' conversations, as they are:
     a new batch never relabels or re-splits them (a blind conversation stays blind). A batch not yet
     imported has none and stays out of the data."""
-    path = out_dir / "labels.jsonl"
     others = {c["conv_id"] for c in convs if c["batch"] != batch}
     labels: Dict[Key, dict] = {}
     split: Dict[str, str] = {}
-    if not others or not path.exists():
-        return labels, split
-    for line in path.read_text("utf-8").splitlines():
-        rec = json.loads(line)
+    for rec in read_label_rows(out_dir) if others else []:
         if rec["conv_id"] in others:
             split[rec["conv_id"]] = rec.pop("split")
             labels[(rec["conv_id"], int(rec["i"]))] = rec
@@ -234,7 +247,7 @@ def datasheet(out_dir: Path = OUT_DIR) -> str:
     agree = json.loads((out_dir / "agreement.json").read_text("utf-8"))
     rows = [(src, task, a["n"], a["kappa"], f"{a['agreement']:.1%}")
             for src in sorted(agree, key=lambda s: (s == "all", s)) for task, a in sorted(agree[src].items())]
-    labels = [json.loads(line) for line in (out_dir / "labels.jsonl").read_text("utf-8").splitlines()]
+    labels = read_label_rows(out_dir)
     parts = ["Agreement of the two independent readers before adjudication (Cohen's kappa, raw agreement):", "",
              _md_table(["source", "task", "turns", "kappa", "agreement"], rows), ""]
     adjudicated = sum(1 for r in labels if r["reader_a"] != r["reader_b"])
