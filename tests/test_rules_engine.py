@@ -657,12 +657,6 @@ CHAT_BARE_REFUSALS = [
 ]
 
 
-@pytest.mark.parametrize("customer, reply, label", CHAT_BARE_REFUSALS)
-def test_chat_bare_refusal(engine, customer, reply, label):
-    turns = [{"role": "agent", "text": "您好"}, {"role": "customer", "text": customer}]
-    assert _check(engine, reply, turns).label == label
-
-
 # --- real chat: "不用了" closes the chat only as the whole turn ---
 NOT_NEEDED = [
     ("不用了", "好的呢，祝您生活愉快", "missing_thanks"),
@@ -688,8 +682,8 @@ CAN_IT_BE_DONE = [
 ]
 
 
-@pytest.mark.parametrize("customer, reply, label", CAN_IT_BE_DONE)
-def test_can_it_be_done_questions_are_requests(engine, customer, reply, label):
+@pytest.mark.parametrize("customer, reply, label", CHAT_BARE_REFUSALS + CAN_IT_BE_DONE)
+def test_chat_refusals_of_requests(engine, customer, reply, label):
     turns = [{"role": "agent", "text": "您好"}, {"role": "customer", "text": customer}]
     assert _check(engine, reply, turns).label == label
 
