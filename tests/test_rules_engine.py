@@ -413,6 +413,13 @@ REAL_CHAT_EMOTIONS = [
     ("你们没有一点专业", "dissatisfied"),  # a negated praise word, with "一点/够/那么" between
     ("客服不够耐心", "dissatisfied"),
     ("你们很专业", "satisfied"),
+    ("我的订单莫名其妙退款", "dissatisfied"),  # something done to the customer without cause
+    ("为什么无缘无故取消订单", "dissatisfied"),
+    ("不到一个月就坏了，这种我可忍受不了", "dissatisfied"),  # a limit of patience
+    ("好吧，价位有点伤心", "dissatisfied"),  # a let-down
+    ("不敢相信你们网站了", "dissatisfied"),  # distrust
+    ("你们什么意思", "dissatisfied"),  # push-back; a plain "什么意思" asks
+    ("快递返回站点再投是什么意思", "neutral"),
 ]
 
 
