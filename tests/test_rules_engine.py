@@ -420,6 +420,12 @@ REAL_CHAT_EMOTIONS = [
     ("不敢相信你们网站了", "dissatisfied"),  # distrust
     ("你们什么意思", "dissatisfied"),  # push-back; a plain "什么意思" asks
     ("快递返回站点再投是什么意思", "neutral"),
+    ("希望您尽早联系我", "anxious"),  # urging speed
+    ("好的 麻烦亲帮忙加快一些哦", "anxious"),
+    ("快帮忙啊", "anxious"),
+    ("我只用支付宝 .... 完蛋", "anxious"),  # fearing the worst
+    ("那我可能药丸", "anxious"),
+    ("看短信才知道是客服，这要紧嘛", "anxious"),
 ]
 
 
