@@ -692,6 +692,10 @@ CAN_IT_BE_DONE = [
     ("发票能开成[数字x]吗", "不可以哦 发票是根据实际支付金额开票的哦", "missing_apology"),
     ("今天下午可以吗?", "很抱歉，今天到不了站点哦", "standard"),
     ("用电信的卡可以吗", "可以的哦", "standard"),
+    # "只能…" leaves the customer only a lesser option: the need cannot be met as asked, even without a request cue
+    ("是到村吗", "一般只能到达镇上哦", "missing_apology"),
+    ("我要是要那货了咋办?", "这个您只能重新下单呢", "missing_apology"),
+    ("是到村吗", "很抱歉，一般只能到达镇上哦", "standard"),
 ]
 
 
