@@ -426,6 +426,9 @@ REAL_CHAT_EMOTIONS = [
     ("我只用支付宝 .... 完蛋", "anxious"),  # fearing the worst
     ("那我可能药丸", "anxious"),
     ("看短信才知道是客服，这要紧嘛", "anxious"),
+    ("我这个有质量问题", "dissatisfied"),
+    ("质量问题指哪方面呢", "neutral"),  # a category named, not a fault reported
+    ("如果是质量问题的话运费谁出", "neutral"),
 ]
 
 
@@ -615,6 +618,11 @@ PRODUCT_FAULTS = [
     ("手机最近很费电", "您可以先清理一下后台应用", "missing_apology"),
     ("我的包裹丢失了，一直没收到", "这边帮您核实一下", "missing_apology"),
     ("这个全棉的会掉毛吗", "不会的呢", "standard"),
+    ("我这个有质量问题，我要换货", "您看下是哪里有问题呢", "missing_apology"),
+    # "质量问题" named as a category (a reason, a hypothesis, a definition) reports no fault
+    ("我担心你们以没有质量问题为由再给我退回来", "不需要的哦 商品已经取走了", "standard"),
+    ("质量问题指哪方面呢", "出现商品故障的话可以申请售后哦", "standard"),
+    ("那如果是质量问题，运费谁出?", "是商家承担的哦", "standard"),
 ]
 
 
