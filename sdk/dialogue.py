@@ -221,6 +221,8 @@ _INFO_REQUEST = re.compile(
     rf"|(需要|要)(填写?|提供)?(税号|抬头|地址|手机号?|电话|号码)吗|(税号|抬头)(需要|要)(填写?|提供)?吗|{_ITEM}(码)?给(我|小妹)"
     # a bare item with a chat particle asks for it ("税号哦", "邮箱呢?")
     rf"|(^|[\s,.?!])({_ITEM})(码)?(哦|呀|呢)[?~]*$"
+    # the item named first, the ask after it ("您把正确地址完整告诉小妹下呢", "验证码已发，请您收到告知一下")
+    rf"|{_ITEM}[^?]{{0,12}}(提供|告知|告诉|发)(给)?(我|小妹|妹子)?(一)?下"
 )
 # A choice the agent asked for (payment method, pickup or return way) is information too (data/README:
 # "thanks is owed for information the agent asked for, including a choice"): "您是什么支付的呢" + "微信".

@@ -445,6 +445,11 @@ CHOICE_TURNS = [
     ("您现在号码给我哦", "[数字]", "missing_thanks"),
     ("税号哦", "[数字]MA[数字]DCQPH[数字]N", "missing_thanks"),
     ("您是什么支付的呢", "我还没付款", "standard"),  # no choice given
+    # the item named first, the ask after it
+    ("您把正确地址完整告诉小妹下呢", "广东[地址]", "missing_thanks"),
+    ("好的 绑定的验证码已发，请您收到告知一下", "[数字]", "missing_thanks"),
+    ("您把邮箱发下哦", "[邮箱]", "missing_thanks"),
+    ("地址是会自动更新的哦", "广东[地址]", "standard"),  # nothing asked for
 ]
 
 
