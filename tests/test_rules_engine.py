@@ -709,6 +709,11 @@ CAN_IT_BE_DONE = [
     ("是到村吗", "一般只能到达镇上哦", "missing_apology"),
     ("我要是要那货了咋办?", "这个您只能重新下单呢", "missing_apology"),
     ("是到村吗", "很抱歉，一般只能到达镇上哦", "standard"),
+    # an answer without a guarantee cannot meet the need either (batch-4 convention)
+    ("明天是指定不能送到，对不对?", "这个不能保证呢", "missing_apology"),
+    ("帮我预约[数字]号下午[数字]点送", "这个不能确定具体时间呢", "missing_apology"),
+    ("他不是七天内降价的嘛", "这个无法确定呢", "missing_apology"),
+    ("明天是指定不能送到，对不对?", "抱歉，这个不能保证呢", "standard"),
 ]
 
 
