@@ -566,6 +566,8 @@ CHAT_FAULTS = [
     ("亲爱的，不是您取消寄件的吗", "ban.blaming"),
     ("怎么会呢 这边查询您的商品是纯外单", "ban.arguing"),
     ("具体时间我们也无法估计", "ban.excuse"),
+    ("小妹也办不到呢", "ban.excuse"),  # chat wording of "我也没办法"
+    ("目前还没有进入站点，小妹这边也很无奈", "ban.excuse"),
     ("建议下次着急的话可以购买咱们自营商品快些呢", "ban.lecturing"),
     ("不是说了退回来不发吗", "ban.lecturing"),
 ]
