@@ -94,6 +94,7 @@ BROKEN = [
     ("emotion_weight_str", "emotion: {words: {angry: {气死: high}}}\n", ["emotion"]),
     ("emotion_bad_label", "emotion: {words: {furious: {气死: 1}}}\n", ["furious"]),
     ("emotion_negators", "emotion: {negators: '('}\n", ["negators"]),
+    ("emotion_polite_request", "emotion: {polite_request: '('}\n", ["polite_request"]),
     ("emotion_words_list", "emotion: {words: {angry: [气死]}}\n", ["emotion"]),
 ]
 

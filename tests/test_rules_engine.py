@@ -429,6 +429,14 @@ REAL_CHAT_EMOTIONS = [
     ("我这个有质量问题", "dissatisfied"),
     ("质量问题指哪方面呢", "neutral"),  # a category named, not a fault reported
     ("如果是质量问题的话运费谁出", "neutral"),
+    # a request signed off with thanks only asks politely (emotion.polite_request); thanks for what was done count
+    ("麻烦帮我查一下，谢谢", "neutral"),
+    ("帮我转[数字x]号客服 谢谢", "neutral"),
+    ("麻烦您帮忙确认一下多谢", "neutral"),
+    ("车修好了，还帮我洗了车，谢谢。", "satisfied"),
+    ("好的，谢谢", "satisfied"),
+    ("这个套餐挺划算的，就它了", "satisfied"),  # a price called a good deal
+    ("是今天买划算还是明天买划算", "neutral"),
 ]
 
 

@@ -411,10 +411,15 @@ def _emotion(lexicon: EmotionLexicon, finder: Finder, norm: Normalized) -> Emoti
     taken: List[Tuple[int, int]] = []
     # longest cues first, so "不满意" is not also counted as "满意"
     hits = sorted(_emotion_hits(finder, text), key=lambda h: (-(h[1] - h[0]), h[0]))
+    # "麻烦帮我查一下，谢谢": thanks that only sign a request off express no satisfaction
+    polite = lexicon.polite_request.search(text) if lexicon.polite_request is not None else None
     for s, e, word in hits:
         if any(s < te and ts < e for ts, te in taken):
             continue
         taken.append((s, e))
+        if polite is not None and polite.start() <= s and e <= polite.end():
+            if any(label == "satisfied" for label, _ in table[word]):
+                continue
         negated = lexicon.negators is not None and lexicon.negators.search(text, max(0, s - 4), s) is not None
         for label, weight in table[word]:
             target = label

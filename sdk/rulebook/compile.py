@@ -83,6 +83,7 @@ class EmotionLexicon:
     neutral_base: float
     exclamation_boost: float
     anger_absorbs: float
+    polite_request: Optional["re.Pattern[str]"] = None  # satisfied cues inside a match do not count
 
 
 @dataclass
@@ -406,6 +407,14 @@ def _compile_emotion(raw: Optional[Dict[str, Any]], problems: Problems) -> Optio
             negators = _compile(spec.negators, "negators" in user)
         except (re.error, LinearRegexError, RecursionError, OverflowError) as exc:
             problems.add(f"emotion field 'negators': bad regex {_name(spec.negators)}: {_name(str(exc), 200)}")
+    polite_request = None
+    if spec.polite_request:
+        try:
+            polite_request = _compile(spec.polite_request, "polite_request" in user)
+        except (re.error, LinearRegexError, RecursionError, OverflowError) as exc:
+            problems.add(
+                f"emotion field 'polite_request': bad regex {_name(spec.polite_request)}: {_name(str(exc), 200)}"
+            )
     return EmotionLexicon(
         {w: tuple(v) for w, v in table.items()},
         negators,
@@ -413,6 +422,7 @@ def _compile_emotion(raw: Optional[Dict[str, Any]], problems: Problems) -> Optio
         spec.neutral_base,
         spec.exclamation_boost,
         spec.anger_absorbs,
+        polite_request,
     )
 
 

@@ -351,8 +351,9 @@ def _merge_emotion(base: Dict[str, Any], overlay: Any, problems: Problems) -> Di
             out[key] = merged
         else:
             out[key] = value
-    if "negators" in overlay:
-        out[USER_FIELDS] = ["negators"]
+    user = [f for f in ("negators", "polite_request") if f in overlay]
+    if user:
+        out[USER_FIELDS] = user
     return out
 
 

@@ -163,6 +163,7 @@ def models() -> Tuple[Type["BaseModel"], ...]:
         neutral_base: float = Field(default=1.0, gt=0)
         exclamation_boost: float = Field(default=0.5, ge=0)  # per "!" (at most 3), to angry or dissatisfied
         anger_absorbs: float = Field(default=0.5, ge=0)  # share of dissatisfied weight added to angry
+        polite_request: str = ""  # regex: a request signed off with thanks; satisfied cues inside a match do not count
 
         @model_validator(mode="after")
         def _labels(self) -> "EmotionModel":
