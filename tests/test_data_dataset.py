@@ -74,3 +74,14 @@ def test_invalid_compressed_split_names_the_xz_file(tmp_path):
     with pytest.raises(DataError) as err:
         load("compliance", "train", data_dir=tmp_path)
     assert "compliance_train.jsonl.xz:1:" in str(err.value)
+
+
+@pytest.mark.parametrize("compress", [True, False])
+def test_real_blind_set_reads_compressed_or_plain(tmp_path, compress):
+    from training.split import write_split
+
+    records = load("compliance", "train", data_dir=_data_dir(tmp_path, FIX / "valid" / "compliance_ok.jsonl",
+                                                             "compliance_train.jsonl"))
+    (tmp_path / "real_conv").mkdir()
+    write_split(tmp_path / "real_conv" / "compliance_blind.jsonl", records, compress=compress)
+    assert load("compliance", "real_blind", data_dir=tmp_path) == records

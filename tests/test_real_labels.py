@@ -4,7 +4,7 @@ import json
 import pytest
 
 from training import real_labels
-from training.validate import validate_files
+from training.validate import open_text, validate_files
 
 CONVS = [
     {"conv_id": f"jddc2019-c{k}", "source": "real:jddc2019", "licence": "research-only", "channel": "chat",
@@ -85,7 +85,7 @@ def test_a_later_batch_keeps_earlier_labels_and_splits(setup):
     out = tmp / "out"
     real_labels.import_labels(lab, out, conversations=conv_path)  # batch 1; batch 2 is not labelled yet
     first = real_labels.read_label_rows(out)
-    assert not any("-n" in r["conv_id"] for r in first) and "-n" not in (out / "compliance_blind.jsonl").read_text()
+    assert not any("-n" in r["conv_id"] for r in first) and "-n" not in open_text(out / "compliance_blind.jsonl.xz").read()
     lab2 = tmp / "labelling2"
     lab2.mkdir()
     rows = [{"conv_id": c["conv_id"], "i": i, "label": "standard" if i % 2 else "satisfied"} for c in later for i in range(4)]

@@ -43,10 +43,13 @@ REAL_BLIND = "real_blind"
 
 
 def real_blind_path(task: str, data_dir: Optional[Path] = None) -> Path:
-    """The real blind set (data/real_conv/<task>_blind.jsonl): turns of real conversations no choice
-    ever saw (training.real_labels keeps >= 20 % of the conversations out), for the final measurement."""
+    """The real blind set (data/real_conv/<task>_blind.jsonl, stored as .jsonl.xz): turns of real
+    conversations no choice ever saw (training.real_labels keeps >= 20 % of the conversations out), for
+    the final measurement."""
     split_path(task, "test", data_dir)  # validates the task name
-    return Path(data_dir or DATA_DIR) / "real_conv" / f"{task}_blind.jsonl"
+    plain = Path(data_dir or DATA_DIR) / "real_conv" / f"{task}_blind.jsonl"
+    packed = plain.with_name(plain.name + ".xz")
+    return packed if packed.exists() else plain
 
 
 def load(task: str, split: str, permissive_only: bool = False, data_dir: Optional[Path] = None) -> List[dict]:
