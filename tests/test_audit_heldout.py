@@ -74,6 +74,11 @@ KNOWN: dict[tuple[str, str, str], str] = {
         "apologised for the outage (not rolled up: once_per_call)"
         for cid in ("clean-ph-customer-lingers", "clean-ph-angry-customer-calmed")
     },
+    # Model 0.4.0 (more real chat in training) lets these through where 0.3.0 overrode them; both are
+    # low-confidence (0.56 / 0.53), so the turns carry needs_review.
+    ("clean_turns", "auto", "clean-ph-transfer"): "model 0.4.0 follows the rules' hold_return misreading above (0.56)",
+    ("clean_turns", "auto", "clean-chat-wait"): "model 0.4.0 calls '亲，让您久等了，感谢您的耐心等待…' "
+    "missing_apology (0.53): '让您久等了' is an apology (LABELS.md)",
 }
 
 
