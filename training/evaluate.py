@@ -441,19 +441,48 @@ SYSTEM_NAMES = {"model_int8": "fine-tuned BERT, int8 ONNX (shipped)", "model_tor
                 "bert_ngram_ensemble": "BERT int8 + n-gram member (the SDK's model engine)",
                 "tfidf_baseline": "TF-IDF + LR baseline", "rules": "rules engine alone"}
 # The commands that rebuild the shipped models; kept here so the card always states them.
-REPRODUCE = [
-    "python -m training.real_conv extract                      # real conversations with roles",
-    "python -m training.real_labels import --labels /work/coord/labelling   # readers' labels, kappa, split",
-    "python -m training.split --report                         # written + real train/dev (real blind stays out)",
-    "W=\"--source-weight real:=$REAL_WEIGHT\"                    # weight of real turns, chosen on dev",
-    "python -m training.train --task compliance --layers 2 --epochs 12 --threads 2 $W --out runs/compliance",
-    "python -m training.train --task emotion --layers 2 --epochs 12 --threads 2 --exclude-sources "
-    "real:cped,real:smp2020,real:nlpcc2013 $W --out runs/emotion",
-    "python -m training.export --compliance runs/compliance --emotion runs/emotion --out models/default",
-    "python -m training.ensemble --model-dir models/default --exclude-sources real:cped,real:smp2020,real:nlpcc2013",
-    "python -m training.evaluate --splits real_blind,blind,test,dev --torch-compliance runs/compliance "
-    "--torch-emotion runs/emotion   # policy, calibration and review threshold on dev; this card",
-]
+EXCLUDED = "real:cped,real:smp2020,real:nlpcc2013"
+# training.train's flag for each recorded setting (manifest tasks.<task>.training.settings).
+TRAIN_FLAGS = (("init", "--init"), ("layers", "--layers"), ("max_len", "--max-len"), ("batch_size", "--batch-size"),
+               ("learning_rate", "--lr"), ("weight_decay", "--weight-decay"), ("warmup_ratio", "--warmup-ratio"),
+               ("epochs", "--epochs"), ("max_minutes", "--max-minutes"), ("class_weighting", "--class-weighting"),
+               ("seed", "--seed"), ("input_format", "--input-format"), ("unpunctuated_share", "--unpunctuated-share"),
+               ("train_limit", "--train-limit"))
+TEACHER_FLAGS = (("teacher", "--teacher"), ("distill_alpha", "--distill-alpha"), ("temperature", "--temperature"))
+
+
+def train_command(task: str, settings: dict) -> str:
+    """The training.train call that reproduces a shipped model from the settings its manifest records."""
+    flags = [f"--task {task}"]
+    for key, flag in TRAIN_FLAGS + (TEACHER_FLAGS if settings.get("teacher") else ()):
+        if settings.get(key) not in (None, ""):
+            flags.append(f"{flag} {settings[key]}")
+    if settings.get("permissive_only"):
+        flags.append("--permissive-only")
+    if settings.get("exclude_sources"):
+        flags.append("--exclude-sources " + ",".join(settings["exclude_sources"]))
+    flags += [f"--source-weight {prefix}={weight}" for prefix, weight in settings.get("source_weights") or []]
+    return f"python -m training.train {' '.join(flags)} --out runs/{task}"
+
+
+def reproduce(manifest: dict) -> List[str]:
+    trained = {t: m.get("training", {}).get("settings") for t, m in manifest.get("tasks", {}).items()}
+    lines = ["python -m training.real_conv extract                      # real conversations with roles",
+             "python -m training.real_labels import --labels DIR --batch N  # readers' labels, kappa, split",
+             "python -m training.split --report                         # written + real train/dev (real blind stays out)"]
+    for task, settings in trained.items():
+        if settings:
+            if settings.get("teacher"):
+                lines.append(f"# {settings['teacher']}: a 6-layer model of the same task, trained the same way without "
+                             "--layers/--teacher")
+            lines.append(train_command(task, settings))
+    version = manifest.get("version", "0.0.0")
+    lines += [f"python -m training.export --compliance runs/compliance --emotion runs/emotion --out models/default "
+              f"--version {version}",
+              f"python -m training.ensemble --model-dir models/default --exclude-sources {EXCLUDED}",
+              "python -m training.evaluate --splits real_blind,blind,test,dev   # policy, calibration and review "
+              "threshold on dev; this card"]
+    return lines
 
 
 def _ordered(splits):
@@ -617,7 +646,7 @@ def model_card(report: dict, manifest: dict, runs: List[dict]) -> str:
               "`data/README.md`; a team with other conventions should label a sample "
               "(`python -m training.active_learning`) and retrain.",
               "- Inputs longer than max_len tokens are truncated (the oldest context first) and the result says so.",
-              "", "## Reproduce", "", "```"] + REPRODUCE + ["```"]
+              "", "## Reproduce", "", "```"] + reproduce(manifest) + ["```"]
     return "\n".join(lines) + "\n"
 
 

@@ -229,13 +229,12 @@ def training_info(model_dir: Path) -> dict:
     report = json.loads(path.read_text(encoding="utf-8"))
     keep = ("best", "records", "data_sources", "base_model", "architecture", "stop_reason", "minutes", "device")
     info = {k: report[k] for k in keep if k in report}
-    settings = report.get("settings", {})
-    info["settings"] = {k: settings.get(k) for k in ("init", "max_len", "batch_size", "learning_rate", "epochs",
-                                                     "max_minutes", "class_weighting", "seed",
-                                                     "permissive_only", "exclude_sources", "layers", "teacher",
-                                                     "distill_alpha", "temperature", "input_format",
-                                                     "source_weights")}
+    # Every setting that changes the model; where and how fast it ran (paths, device, threads) does not.
+    info["settings"] = {k: v for k, v in report.get("settings", {}).items() if k not in RUN_ONLY_SETTINGS}
     return info
+
+
+RUN_ONLY_SETTINGS = ("task", "out", "base_model", "data_dir", "device", "threads", "eval_batch_size")
 
 
 def prepare_out(out: Path, log=print) -> None:
