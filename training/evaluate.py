@@ -440,8 +440,6 @@ SPLIT_NAMES = {
 SYSTEM_NAMES = {"model_int8": "fine-tuned BERT, int8 ONNX (shipped)", "model_torch_fp32": "same BERT, PyTorch fp32",
                 "bert_ngram_ensemble": "BERT int8 + n-gram member (the SDK's model engine)",
                 "tfidf_baseline": "TF-IDF + LR baseline", "rules": "rules engine alone"}
-# The commands that rebuild the shipped models; kept here so the card always states them.
-EXCLUDED = "real:cped,real:smp2020,real:nlpcc2013"
 # training.train's flag for each recorded setting (manifest tasks.<task>.training.settings).
 TRAIN_FLAGS = (("init", "--init"), ("layers", "--layers"), ("max_len", "--max-len"), ("batch_size", "--batch-size"),
                ("learning_rate", "--lr"), ("weight_decay", "--weight-decay"), ("warmup_ratio", "--warmup-ratio"),
@@ -466,6 +464,7 @@ def train_command(task: str, settings: dict) -> str:
 
 
 def reproduce(manifest: dict) -> List[str]:
+    """The commands that rebuild the shipped models, from what the manifest records (the card states them)."""
     trained = {t: m.get("training", {}).get("settings") for t, m in manifest.get("tasks", {}).items()}
     lines = ["python -m training.real_conv extract                      # real conversations with roles",
              "python -m training.real_labels import --labels DIR --batch N  # readers' labels, kappa, split",
@@ -477,9 +476,11 @@ def reproduce(manifest: dict) -> List[str]:
                              "--layers/--teacher")
             lines.append(train_command(task, settings))
     version = manifest.get("version", "0.0.0")
+    excluded = sorted({s for m in manifest.get("ensemble", {}).values() for s in m.get("excluded_sources", [])})
     lines += [f"python -m training.export --compliance runs/compliance --emotion runs/emotion --out models/default "
               f"--version {version}",
-              f"python -m training.ensemble --model-dir models/default --exclude-sources {EXCLUDED}",
+              "python -m training.ensemble --model-dir models/default"
+              + (f" --exclude-sources {','.join(excluded)}" if excluded else ""),
               "python -m training.evaluate --splits real_blind,blind,test,dev   # policy, calibration and review "
               "threshold on dev; this card"]
     return lines

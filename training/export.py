@@ -222,6 +222,9 @@ def export_task(task: str, model_dir: Path, work: Path, records: Sequence[dict],
                       + " | ".join(problems))
 
 
+RUN_ONLY_SETTINGS = ("task", "out", "base_model", "data_dir", "device", "threads", "eval_batch_size")
+
+
 def training_info(model_dir: Path) -> dict:
     path = model_dir / "train_report.json"
     if not path.is_file():
@@ -232,9 +235,6 @@ def training_info(model_dir: Path) -> dict:
     # Every setting that changes the model; where and how fast it ran (paths, device, threads) does not.
     info["settings"] = {k: v for k, v in report.get("settings", {}).items() if k not in RUN_ONLY_SETTINGS}
     return info
-
-
-RUN_ONLY_SETTINGS = ("task", "out", "base_model", "data_dir", "device", "threads", "eval_batch_size")
 
 
 def prepare_out(out: Path, log=print) -> None:
