@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import List, Optional, Tuple
 
 from training import schema
-from training.validate import DATA_DIR, DataError, validate_files
+from training.validate import DATA_DIR, DataError, stored, validate_files
 
 SPLITS = ("train", "dev", "test")
 
@@ -20,9 +20,8 @@ def split_path(task: str, split: str, data_dir: Optional[Path] = None) -> Path:
         raise ValueError(f"unknown task {task!r}; expected one of {', '.join(schema.TASKS)}")
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
-    plain = Path(data_dir or DATA_DIR) / "splits" / f"{task}_{split}.jsonl"
-    packed = plain.with_name(plain.name + ".xz")  # training.split writes the large train splits compressed
-    return packed if packed.exists() else plain
+    # training.split writes the large train splits compressed
+    return stored(Path(data_dir or DATA_DIR) / "splits" / f"{task}_{split}.jsonl")
 
 
 def is_permissive(rec: dict) -> bool:
@@ -47,9 +46,7 @@ def real_blind_path(task: str, data_dir: Optional[Path] = None) -> Path:
     conversations no choice ever saw (training.real_labels keeps >= 20 % of the conversations out), for
     the final measurement."""
     split_path(task, "test", data_dir)  # validates the task name
-    plain = Path(data_dir or DATA_DIR) / "real_conv" / f"{task}_blind.jsonl"
-    packed = plain.with_name(plain.name + ".xz")
-    return packed if packed.exists() else plain
+    return stored(Path(data_dir or DATA_DIR) / "real_conv" / f"{task}_blind.jsonl")
 
 
 def load(task: str, split: str, permissive_only: bool = False, data_dir: Optional[Path] = None) -> List[dict]:

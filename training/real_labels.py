@@ -27,13 +27,13 @@ import argparse
 import collections
 import hashlib
 import json
-import lzma
 import sys
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from training import real_conv, schema
 from training.split import write_split
+from training.validate import open_text, stored
 
 OUT_DIR = real_conv.OUT_DIR
 SPLITS = ("train", "dev", "blind")
@@ -186,15 +186,11 @@ def write(convs: Sequence[dict], labels: Dict[Key, dict], agree: dict, split: Di
 
 def read_label_rows(out_dir: Path = OUT_DIR) -> List[dict]:
     """The rows of labels.jsonl (stored as labels.jsonl.xz; a plain file is read too); [] if none yet."""
-    plain = out_dir / LABELS_FILE
-    packed = plain.with_name(plain.name + ".xz")
-    if packed.exists():
-        text = lzma.decompress(packed.read_bytes()).decode("utf-8")
-    elif plain.exists():
-        text = plain.read_text("utf-8")
-    else:
+    path = stored(out_dir / LABELS_FILE)
+    if not path.exists():
         return []
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
+    with open_text(path) as handle:
+        return [json.loads(line) for line in handle if line.strip()]
 
 
 def earlier_batches(convs: Sequence[dict], batch: int, out_dir: Path) -> Tuple[Dict[Key, dict], Dict[str, str]]:

@@ -45,6 +45,12 @@ class DataError(ValueError):
                          f"`python -m training.validate`:\n{shown}{more}")
 
 
+def stored(plain: Path) -> Path:
+    """Where a JSONL file lives: its xz-compressed twin (``name.jsonl.xz``) if there is one, else ``plain``."""
+    packed = plain.with_name(plain.name + ".xz")
+    return packed if packed.exists() else plain
+
+
 def open_text(path: Path) -> IO[str]:
     """A UTF-8 text file, read through xz or gzip when its name ends in .xz or .gz (the large train
     splits are stored xz-compressed to keep the tracked tree small)."""

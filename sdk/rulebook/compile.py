@@ -401,20 +401,18 @@ def _compile_emotion(raw: Optional[Dict[str, Any]], problems: Problems) -> Optio
                 problems.add(f"emotion field 'words.{label}': a cue word must not be empty")
                 continue
             table.setdefault(cue, []).append((label, float(weight)))
-    negators = None
-    if spec.negators:
+
+    def regex_field(field: str) -> Any:  # a compiled pattern (re or the linear engine) or None
+        pattern = getattr(spec, field)
+        if not pattern:
+            return None
         try:
-            negators = _compile(spec.negators, "negators" in user)
+            return _compile(pattern, field in user)
         except (re.error, LinearRegexError, RecursionError, OverflowError) as exc:
-            problems.add(f"emotion field 'negators': bad regex {_name(spec.negators)}: {_name(str(exc), 200)}")
-    polite_request = None
-    if spec.polite_request:
-        try:
-            polite_request = _compile(spec.polite_request, "polite_request" in user)
-        except (re.error, LinearRegexError, RecursionError, OverflowError) as exc:
-            problems.add(
-                f"emotion field 'polite_request': bad regex {_name(spec.polite_request)}: {_name(str(exc), 200)}"
-            )
+            problems.add(f"emotion field '{field}': bad regex {_name(pattern)}: {_name(str(exc), 200)}")
+            return None
+
+    negators, polite_request = regex_field("negators"), regex_field("polite_request")
     return EmotionLexicon(
         {w: tuple(v) for w, v in table.items()},
         negators,
