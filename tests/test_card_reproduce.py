@@ -1,5 +1,6 @@
 """The model card's Reproduce commands retrain what the manifest records: each training command, parsed by
 training.train's own parser, gives back every result-changing setting of the shipped model."""
+import json
 import shlex
 
 import pytest
@@ -42,3 +43,11 @@ def test_reproduce_lists_a_command_per_trained_task_and_the_version(teacher):
     assert sum(line.startswith("python -m training.train") for line in lines) == 2
     assert any("--unpunctuated-share 0.3" in line and f"--teacher {teacher}" in line for line in lines)
     assert any("--version 9.9.9" in line for line in lines)
+
+
+def test_export_records_every_result_changing_setting(tmp_path, teacher):
+    from training.export import training_info
+
+    settings = TrainSettings(**STUDENT, teacher=teacher).to_dict()
+    (tmp_path / "train_report.json").write_text(json.dumps({"settings": settings}))
+    assert training_info(tmp_path)["settings"] == json.loads(json.dumps(recorded(TrainSettings(**STUDENT, teacher=teacher))))
