@@ -50,4 +50,5 @@ def test_export_records_every_result_changing_setting(tmp_path, teacher):
 
     settings = TrainSettings(**STUDENT, teacher=teacher).to_dict()
     (tmp_path / "train_report.json").write_text(json.dumps({"settings": settings}))
-    assert training_info(tmp_path)["settings"] == json.loads(json.dumps(recorded(TrainSettings(**STUDENT, teacher=teacher))))
+    expected = json.loads(json.dumps(recorded(TrainSettings(**STUDENT, teacher=teacher))))  # tuples as JSON lists
+    assert training_info(tmp_path)["settings"] == expected
