@@ -100,3 +100,14 @@ def test_a_later_batch_keeps_earlier_labels_and_splits(setup):
     assert sum(counts.values()) == 2 * 8 * 4  # every turn of both batches
     agree = json.loads((out / "agreement.json").read_text())
     assert agree["all"]["compliance"]["n"] == 32  # both batches' reader pairs
+
+
+def test_adjudication_sheet_marks_only_disputed_turns_without_naming_readers(setup):
+    tmp, conv_path, lab = setup
+    sheet = real_labels.adjudication_sheet(lab, conversations=conv_path)
+    decide = [line for line in sheet.splitlines() if "<<< DECIDE" in line]
+    assert len(decide) == 2 * len(CONVS)  # turns 1 and 2 of every conversation; turns 0 and 3 agreed
+    assert all(line.split()[0].endswith(("#1", "#2")) for line in decide)
+    assert {line.split("DECIDE: ")[1] for line in decide if line.split()[0].endswith("#1")} <= {
+        "missing_apology / standard", "standard / missing_apology"}
+    assert "reader" not in sheet.lower()

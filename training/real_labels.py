@@ -207,6 +207,41 @@ def earlier_batches(convs: Sequence[dict], batch: int, out_dir: Path) -> Tuple[D
     return labels, split
 
 
+def reader_labels(labelling_dir: Path, items: Dict[Key, dict]) -> Dict[str, Dict[Key, str]]:
+    """{"A": labels, "B": labels} from the readers' files in ``labelling_dir``."""
+    readers: Dict[str, Dict[Key, str]] = {"A": {}, "B": {}}
+    for r in readers:
+        for path in sorted(labelling_dir.glob(f"reader{r}_part*.jsonl")):
+            readers[r].update(read_labels(path, items))
+    return readers
+
+
+def adjudication_sheet(labelling_dir: Path, conversations: Path = real_conv.CONVERSATIONS, batch: int = 1) -> str:
+    """The sheet for the adjudicator: every conversation of the batch with a disagreement (or a turn only
+    one reader labelled), in full, each such turn marked with the two labels in random order (the
+    adjudicator is not told which reader gave which)."""
+    mine = real_conv.of_batch(real_conv.load(conversations), batch)
+    readers = reader_labels(labelling_dir, all_items(mine))
+    lines = []
+    for c in mine:
+        marks = {}
+        for it in real_conv.items([c]):
+            key = (c["conv_id"], it["i"])
+            pair = [readers["A"].get(key, "-"), readers["B"].get(key, "-")]
+            if pair[0] != pair[1]:
+                if hashlib.sha1(f"{SEED}|adj|{key}".encode()).digest()[0] % 2:
+                    pair.reverse()
+                marks[it["i"]] = " / ".join(pair)
+        if not marks:
+            continue
+        lines.append(f"=== {c['conv_id']}  ({c['source']}, {c['channel']}, {len(marks)} to decide) ===")
+        for t in c["turns"]:
+            mark = f"    <<< DECIDE: {marks[t['i']]}" if t["i"] in marks else ""
+            lines.append(f"{c['conv_id']}#{t['i']} [{real_conv.ROLE_ZH[t['role']]}] {t['text'].replace(chr(10), ' ')}{mark}")
+        lines.append("")
+    return "\n".join(lines)
+
+
 def import_labels(labelling_dir: Path, out_dir: Path = OUT_DIR, allow_open: bool = False,
                   conversations: Path = real_conv.CONVERSATIONS, batch: int = 1) -> Dict[str, int]:
     """Import one labelling batch (reader{A,B}_part*.jsonl and adjudicated.jsonl in ``labelling_dir``);
@@ -217,10 +252,7 @@ def import_labels(labelling_dir: Path, out_dir: Path = OUT_DIR, allow_open: bool
         raise LabelError(f"no conversations of batch {batch} in {conversations}")
     kept, split = earlier_batches(convs, batch, out_dir)
     items = all_items(mine)
-    readers: Dict[str, Dict[Key, str]] = {"A": {}, "B": {}}
-    for r in readers:
-        for path in sorted(labelling_dir.glob(f"reader{r}_part*.jsonl")):
-            readers[r].update(read_labels(path, items))
+    readers = reader_labels(labelling_dir, items)
     adj_path = labelling_dir / "adjudicated.jsonl"
     adjudicated = read_labels(adj_path, items) if adj_path.exists() else {}
     labels, open_items = final_labels(items, readers["A"], readers["B"], adjudicated)
@@ -268,7 +300,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     imp.add_argument("--labels", type=Path, required=True, help="folder with reader{A,B}_part*.jsonl, adjudicated.jsonl")
     imp.add_argument("--allow-open", action="store_true", help="import although some items have no final label")
     imp.add_argument("--batch", type=int, default=1, help="the labelling batch the folder holds (real_conv.BATCHES)")
+    adj = sub.add_parser("adjudication-sheet", help="print the disputed turns of one batch in their conversations")
+    adj.add_argument("--labels", type=Path, required=True, help="folder with reader{A,B}_part*.jsonl")
+    adj.add_argument("--batch", type=int, default=1)
     args = ap.parse_args(argv)
+    if args.command == "adjudication-sheet":
+        try:
+            print(adjudication_sheet(args.labels, batch=args.batch))
+        except LabelError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        return 0
     try:
         counts = import_labels(args.labels, allow_open=args.allow_open, batch=args.batch)
     except LabelError as exc:
