@@ -237,7 +237,8 @@ def adjudication_sheet(labelling_dir: Path, conversations: Path = real_conv.CONV
         lines.append(f"=== {c['conv_id']}  ({c['source']}, {c['channel']}, {len(marks)} to decide) ===")
         for t in c["turns"]:
             mark = f"    <<< DECIDE: {marks[t['i']]}" if t["i"] in marks else ""
-            lines.append(f"{c['conv_id']}#{t['i']} [{real_conv.ROLE_ZH[t['role']]}] {t['text'].replace(chr(10), ' ')}{mark}")
+            text = t["text"].replace("\n", " ")
+            lines.append(f"{c['conv_id']}#{t['i']} [{real_conv.ROLE_ZH[t['role']]}] {text}{mark}")
         lines.append("")
     return "\n".join(lines)
 
