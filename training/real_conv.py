@@ -53,6 +53,7 @@ BATCHES = {
     3: {"jddc2019": 250, "csds": 100, "stc3": 40, "ecd": 20},
     4: {"jddc2019": 200, "csds": 170, "stc3": 50, "ecd": 10},
     5: {"jddc2019": 79, "csds": 220, "stc3": 40, "ecd": 6},
+    6: {"csds": 300, "stc3": 44},
 }
 LICENCE = {"jddc2019": "research-only", "csds": "research-only", "stc3": "research-only",
            "mobilecs": "research-only", "ecd": "research-only"}
