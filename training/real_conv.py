@@ -54,6 +54,7 @@ BATCHES = {
     4: {"jddc2019": 200, "csds": 170, "stc3": 50, "ecd": 10},
     5: {"jddc2019": 79, "csds": 220, "stc3": 40, "ecd": 6},
     6: {"csds": 300, "stc3": 44},
+    7: {"csds": 250},
 }
 LICENCE = {"jddc2019": "research-only", "csds": "research-only", "stc3": "research-only",
            "mobilecs": "research-only", "ecd": "research-only"}
