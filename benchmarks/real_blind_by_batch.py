@@ -17,8 +17,9 @@ from sdk.tasks import TASK_LABELS  # noqa: E402
 from training import real_conv  # noqa: E402
 from training.dataset import load  # noqa: E402
 
-# The whole set, batch 1 (the first round's blind set), and each later batch alone.
+# The whole set, batch 1 (the first round's blind set), batches 1-4, and each later batch alone.
 GROUPS = {"all": lambda b: True, "batch 1": lambda b: b == 1, "batches 2+": lambda b: b > 1,
+          "batches 1-4": lambda b: b <= 4,  # the set model 0.4.0 was first measured on
           **{f"batch {n}": (lambda b, n=n: b == n) for n in sorted(real_conv.BATCHES) if n > 1}}
 
 
