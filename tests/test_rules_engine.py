@@ -673,6 +673,11 @@ CHAT_HOLDS = [
     ("好的，我帮您看一下充值记录。", "standard"),  # announces a check of a named record (phone style)
     ("需要我帮您查一下吗？", "standard"),  # an offer
     ("嗯 查询下哈", "missing_apology"),  # the bare hold, no "帮您"
+    ("我帮您看下", "missing_apology"),  # batch 5-7: announced actions are holds
+    ("好的，帮您计算一下哦", "missing_apology"),
+    ("这边帮您联系下配送员", "missing_apology"),
+    ("我这边联系站点询问下哈", "missing_apology"),
+    ("帮您看下了 已帮您修改好了", "standard"),  # the same turn gives the result
 ]
 
 
