@@ -419,6 +419,10 @@ REAL_CHAT_EMOTIONS = [
     ("好吧，价位有点伤心", "dissatisfied"),  # a let-down
     ("不敢相信你们网站了", "dissatisfied"),  # distrust
     ("你们什么意思", "dissatisfied"),  # push-back; a plain "什么意思" asks
+    ("哎 那就再等等吧", "dissatisfied"),  # batch 5-7: a sigh
+    ("。。。 不确定什么时候有货是吧", "dissatisfied"),  # a trailing-off
+    ("好 没人配送", "dissatisfied"),  # a service nobody delivers
+    ("我在秒杀时买到，压根没有发货给我", "dissatisfied"),
     ("快递返回站点再投是什么意思", "neutral"),
     ("希望您尽早联系我", "anxious"),  # urging speed
     ("好的 麻烦亲帮忙加快一些哦", "anxious"),
