@@ -699,6 +699,8 @@ CHAT_BARE_REFUSALS = [
     ("能恢复订单吗", "很抱歉，订单取消后无法恢复的呢，您可以重新下单", "standard"),
     ("可以改成明天送吗", "不行呢，只能后天送哦", "missing_apology"),  # a reason: owes an apology only
     ("这款是防水的吧", "不是的呢", "standard"),  # a factual question, not a request
+    ("可以帮我备注一下吗", "这边是不可以帮您备注的呢", "non_compliant"),  # batch 5-7: softened, still bare
+    ("能改一下地址吗", "亲，这个是不能修改的哦", "non_compliant"),
 ]
 
 
