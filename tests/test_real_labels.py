@@ -52,7 +52,8 @@ def test_import_writes_valid_split_records_and_kappa(setup):
     assert counts["compliance_blind"] == 2 * 2 and counts["emotion_blind"] == 2  # 2 of 8 conversations; turn 2 unclear
     assert sum(v for k, v in counts.items() if k.startswith("compliance")) == 16
     problems, loaded = validate_files(sorted(out.glob("*_*.jsonl*")))
-    assert (out / "compliance_train.jsonl.xz").exists() and not (out / "compliance_train.jsonl").exists()
+    for split in real_labels.SPLITS:  # all xz: the tracked tree must fit what a device call carries
+        assert (out / f"compliance_{split}.jsonl.xz").exists() and not (out / f"compliance_{split}.jsonl").exists()
     assert not problems
     rec = next(r for recs in loaded.values() for r in recs if r.get("turn") == 3)
     assert rec["label"] == "missing_apology" and [t["role"] for t in rec["context"]] == ["customer", "agent", "customer"]

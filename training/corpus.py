@@ -512,7 +512,7 @@ def blocked_lines(root: Path) -> set[str]:
         for record in json.loads(csds_test.read_text(encoding="utf-8")):
             blocked += [t.split(":", 1)[-1] for t in record["Dialogue"].split("[SEP][CLS]")]
     evaluation = sorted(SPLITS_DIR.glob("*_dev.jsonl")) + sorted(SPLITS_DIR.glob("*_test.jsonl"))
-    evaluation += sorted(REAL_CONV_DIR.glob("*_dev.jsonl")) + sorted(REAL_CONV_DIR.glob("*_blind.jsonl*"))
+    evaluation += sorted(REAL_CONV_DIR.glob("*_dev.jsonl*")) + sorted(REAL_CONV_DIR.glob("*_blind.jsonl*"))
     for path in evaluation + sorted(BLIND_DIR.glob("*.jsonl")):
         with open_text(path) as handle:
             blocked += [t for raw in handle if raw.strip() for t in _record_texts(json.loads(raw))]

@@ -11,7 +11,7 @@ pass adjudicated their disagreements. This module
 * writes records in data/SCHEMA.md form whose context is the list of turns before the turn:
 
     data/real_conv/labels.jsonl.xz                       final label + both readers' labels per turn
-    data/real_conv/{compliance,emotion}_{train,dev,blind}.jsonl     (train and blind xz-compressed: .jsonl.xz)
+    data/real_conv/{compliance,emotion}_{train,dev,blind}.jsonl.xz  records (xz-compressed)
     data/real_conv/agreement.json                        kappa per source and task
 
     python -m training.real_labels import --labels /work/coord/labelling
@@ -178,7 +178,7 @@ def write(convs: Sequence[dict], labels: Dict[Key, dict], agree: dict, split: Di
     for task, recs in records(convs, labels).items():
         for s in SPLITS:
             part = [r for r in recs if split[r["conv_id"]] == s]
-            write_split(out_dir / f"{task}_{s}.jsonl", part, compress=s != "dev")
+            write_split(out_dir / f"{task}_{s}.jsonl", part, compress=True)
             counts[f"{task}_{s}"] = len(part)
     (out_dir / "agreement.json").write_text(json.dumps(agree, indent=1) + "\n", encoding="utf-8")
     return counts
