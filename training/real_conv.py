@@ -223,13 +223,17 @@ def sheet_parts(convs: List[dict], n: int = 2) -> Dict[str, List[dict]]:
     return parts
 
 
+def turn_line(conv: dict, turn: dict) -> str:
+    """One turn as a labelling sheet shows it: ``<conv_id>#<i> [role] text`` on one line."""
+    text = turn["text"].replace("\n", " ")
+    return f"{conv['conv_id']}#{turn['i']} [{ROLE_ZH[turn['role']]}] {text}"
+
+
 def sheet_text(convs: List[dict]) -> str:
     lines = []
     for c in convs:
         lines.append(f"=== {c['conv_id']}  ({c['source']}, {c['channel']}, {len(c['turns'])} turns) ===")
-        for t in c["turns"]:
-            text = t["text"].replace("\n", " ")
-            lines.append(f"{c['conv_id']}#{t['i']} [{ROLE_ZH[t['role']]}] {text}")
+        lines += [turn_line(c, t) for t in c["turns"]]
         lines.append("")
     return "\n".join(lines)
 

@@ -235,10 +235,8 @@ def adjudication_sheet(labelling_dir: Path, conversations: Path = real_conv.CONV
         if not marks:
             continue
         lines.append(f"=== {c['conv_id']}  ({c['source']}, {c['channel']}, {len(marks)} to decide) ===")
-        for t in c["turns"]:
-            mark = f"    <<< DECIDE: {marks[t['i']]}" if t["i"] in marks else ""
-            text = t["text"].replace("\n", " ")
-            lines.append(f"{c['conv_id']}#{t['i']} [{real_conv.ROLE_ZH[t['role']]}] {text}{mark}")
+        lines += [real_conv.turn_line(c, t) + (f"    <<< DECIDE: {marks[t['i']]}" if t["i"] in marks else "")
+                  for t in c["turns"]]
         lines.append("")
     return "\n".join(lines)
 
@@ -305,14 +303,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     adj.add_argument("--labels", type=Path, required=True, help="folder with reader{A,B}_part*.jsonl")
     adj.add_argument("--batch", type=int, default=1)
     args = ap.parse_args(argv)
-    if args.command == "adjudication-sheet":
-        try:
-            print(adjudication_sheet(args.labels, batch=args.batch))
-        except LabelError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        return 0
     try:
+        if args.command == "adjudication-sheet":
+            print(adjudication_sheet(args.labels, batch=args.batch))
+            return 0
         counts = import_labels(args.labels, allow_open=args.allow_open, batch=args.batch)
     except LabelError as exc:
         print(f"error: {exc}", file=sys.stderr)
