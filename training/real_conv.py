@@ -55,6 +55,7 @@ BATCHES = {
     5: {"jddc2019": 79, "csds": 220, "stc3": 40, "ecd": 6},
     6: {"csds": 300, "stc3": 44},
     7: {"csds": 250},
+    8: {"csds": 251},
 }
 LICENCE = {"jddc2019": "research-only", "csds": "research-only", "stc3": "research-only",
            "mobilecs": "research-only", "ecd": "research-only"}
