@@ -430,3 +430,16 @@ def test_dialogue_format_travels_from_training_to_the_engine(workspace, tmp_path
     got = OnnxEngine(tmp_path / "model", threads=1).verdict_batch([CheckInput(r["utterance"], r["context"])
                                                                    for r in records])
     assert (np.array([COMPLIANCE_LABELS.index(r.label) for r in got]) == expected).mean() >= 0.99
+
+
+def test_base_model_path_is_recorded_relative_to_the_repo(tmp_path):
+    # A shipped manifest must not name one machine's checkout (0.5.0's first export did).
+    from training.train import base_model_info
+
+    repo = Path(__file__).resolve().parents[1]
+    inside = repo / "models" / "base" / "csqa-bert-dialog"
+    assert base_model_info(inside)["path"] == "models/base/csqa-bert-dialog"
+    outside = tmp_path / "my-bert"
+    outside.mkdir()
+    (outside / "config.json").write_text('{"model_type": "bert"}', encoding="utf-8")
+    assert base_model_info(outside) == {"path": str(outside), "name": "my-bert", "model_type": "bert"}

@@ -442,7 +442,11 @@ def save(model, tokenizer, settings, train_records, dev_records, best, history, 
 
 def base_model_info(path: Path) -> dict:
     config = json.loads((path / "config.json").read_text(encoding="utf-8"))
-    info = {"path": str(path), "name": path.name}
+    # Inside the repo, record the path relative to it: shipped manifests should not name one machine's checkout.
+    repo = Path(__file__).resolve().parent.parent
+    resolved = path.resolve()
+    shown = resolved.relative_to(repo) if resolved.is_relative_to(repo) else path
+    info = {"path": str(shown), "name": path.name}
     for key in ("model_type", "num_hidden_layers", "hidden_size", "num_attention_heads", "intermediate_size",
                 "vocab_size", "max_position_embeddings"):
         if key in config:
