@@ -28,15 +28,14 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from training.dataset import load  # noqa: E402
 
 
 def bench_rows(n: int) -> List[Dict[str, Any]]:
     """``n`` rows from the compliance dev/test splits, repeated; every 500th row is bad (blank or null)."""
-    src = [
-        json.loads(line)
-        for name in ("compliance_dev.jsonl", "compliance_test.jsonl")
-        for line in (REPO / "data" / "splits" / name).read_text(encoding="utf-8").splitlines()
-    ]
+    src = [r for split in ("dev", "test") for r in load("compliance", split)]
     rows = []
     for i in range(n):
         if i % 500 == 499:

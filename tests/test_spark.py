@@ -19,6 +19,7 @@ if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
 
 import sdk.spark  # noqa: E402
 from sdk.spark import frames, job  # noqa: E402
+from training.dataset import load  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 RULES = frames.CheckerSpec(engine="rules")
@@ -280,11 +281,7 @@ def test_10000_rows_equal_in_process_results(spark, tmp_path):
 
 def bench_rows(n: int):
     """``n`` rows: the compliance dev/test splits' utterances and contexts over and over, 1 in 500 bad."""
-    src = [
-        json.loads(line)
-        for name in ("compliance_dev.jsonl", "compliance_test.jsonl")
-        for line in (REPO / "data" / "splits" / name).read_text(encoding="utf-8").splitlines()
-    ]
+    src = [r for split in ("dev", "test") for r in load("compliance", split)]
     rows = []
     for i in range(n):
         if i % 500 == 499:

@@ -511,7 +511,7 @@ def blocked_lines(root: Path) -> set[str]:
     if csds_test.exists():
         for record in json.loads(csds_test.read_text(encoding="utf-8")):
             blocked += [t.split(":", 1)[-1] for t in record["Dialogue"].split("[SEP][CLS]")]
-    evaluation = sorted(SPLITS_DIR.glob("*_dev.jsonl")) + sorted(SPLITS_DIR.glob("*_test.jsonl"))
+    evaluation = sorted(SPLITS_DIR.glob("*_dev.jsonl*")) + sorted(SPLITS_DIR.glob("*_test.jsonl"))
     evaluation += sorted(REAL_CONV_DIR.glob("*_dev.jsonl*")) + sorted(REAL_CONV_DIR.glob("*_blind.jsonl*"))
     for path in evaluation + sorted(BLIND_DIR.glob("*.jsonl")):
         with open_text(path) as handle:
@@ -681,7 +681,7 @@ def corpus_manifest(per_source: list[dict], heldout_pct: float, blocked: set[str
         "blocked_lines": len(blocked),
         "blocked_from": [rel for rel, _ in HELD_OUT_EVAL_FILES] + [
             "stc3_customer_helpdesk/test_data_cn.json", "csds_val_test_dialogues/csds_topic_test.json",
-            "data/splits/*_dev.jsonl", "data/splits/*_test.jsonl", "data/heldout/*.jsonl (blind set)",
+            "data/splits/*_dev.jsonl(.xz)", "data/splits/*_test.jsonl", "data/heldout/*.jsonl (blind set)",
             "data/real_conv/*_{dev,blind}.jsonl (real labelled turns and their contexts)"],
         "licence_summary": "permissive sources only" if permissive_only else
                            "mostly research-only / no licence stated: weights trained on this corpus are for research "

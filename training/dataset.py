@@ -20,7 +20,7 @@ def split_path(task: str, split: str, data_dir: Optional[Path] = None) -> Path:
         raise ValueError(f"unknown task {task!r}; expected one of {', '.join(schema.TASKS)}")
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
-    # training.split writes the large train splits compressed
+    # training.split writes the large train and dev splits compressed
     return stored(Path(data_dir or DATA_DIR) / "splits" / f"{task}_{split}.jsonl")
 
 

@@ -270,7 +270,7 @@ def add_real_conv(task: str, splits: Dict[str, List[dict]], real: Dict[str, List
 
 def write_split(path: Path, records: List[dict], compress: bool) -> None:
     """One split as JSONL; compressed as ``path``.xz (and the plain file removed) when ``compress``:
-    the train splits are most of the data's bytes, and a device call carries the tracked tree."""
+    the train and dev splits are most of the data's bytes, and a device call carries the tracked tree."""
     text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
     stale = path if compress else path.with_name(path.name + ".xz")
     stale.unlink(missing_ok=True)
@@ -291,7 +291,7 @@ def write_splits(data_dir: Path = DATA_DIR) -> Dict[str, Dict[str, List[dict]]]:
         add_real_conv(task, splits, real[task], dropped)
         result[task] = splits
         for s, recs in splits.items():
-            write_split(split_dir / f"{task}_{s}.jsonl", recs, compress=s == "train")
+            write_split(split_dir / f"{task}_{s}.jsonl", recs, compress=s in ("train", "dev"))
         sizes = ", ".join(f"{s} {len(v)}" for s, v in splits.items())
         drops = "; ".join(f"{k}: {v}" for k, v in sorted(dropped.items())) or "none"
         print(f"{task}: {sizes} (dropped: {drops})")
