@@ -32,6 +32,7 @@ from training.selection import dev_groups
 from training.settings import TrainSettings
 
 LABELS = TASK_LABELS
+REPO = Path(__file__).resolve().parent.parent
 
 
 # ---------------------------------------------------------------- data
@@ -443,9 +444,8 @@ def save(model, tokenizer, settings, train_records, dev_records, best, history, 
 def base_model_info(path: Path) -> dict:
     config = json.loads((path / "config.json").read_text(encoding="utf-8"))
     # Inside the repo, record the path relative to it: shipped manifests should not name one machine's checkout.
-    repo = Path(__file__).resolve().parent.parent
     resolved = path.resolve()
-    shown = resolved.relative_to(repo) if resolved.is_relative_to(repo) else path
+    shown = resolved.relative_to(REPO) if resolved.is_relative_to(REPO) else path
     info = {"path": str(shown), "name": path.name}
     for key in ("model_type", "num_hidden_layers", "hidden_size", "num_attention_heads", "intermediate_size",
                 "vocab_size", "max_position_embeddings"):
