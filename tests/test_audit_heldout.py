@@ -76,11 +76,6 @@ KNOWN: dict[tuple[str, str, str], str] = {
     },
     # Models 0.4.0 and 0.5.0 (more real chat in training) let these through where 0.3.0 overrode them.
     ("clean_turns", "auto", "clean-ph-transfer"): "the model follows the rules' hold_return misreading above",
-    ("clean_turns", "auto", "clean-chat-wait"): "the model calls '亲，让您久等了，感谢您的耐心等待…' "
-    "missing_apology: '让您久等了' is an apology (LABELS.md)",
-    # Model 0.5.0 (batches 1-8, chosen on dev) is surer of that turn (0.92 against 0.4.0's 0.53), so it becomes a
-    # call finding; the call still passes.
-    ("clean_passes", "auto", "clean-chat-wait"): "model 0.5.0: the turn above, confidently, is a call finding",
     ("clean_turns", "auto", "clean-ph-angry-customer-calmed"): "model 0.5.0 follows the rules' "
     "req.apology.equipment misfire above on turn 4 ('谢谢您。东湖小区是因为线路故障停电…')",
     ("clean_passes", "auto", "clean-ph-angry-customer-calmed"): "model 0.5.0 reads the customer's grudging "

@@ -12,7 +12,7 @@ import pytest
 pytest.importorskip("onnxruntime")
 pytest.importorskip("tokenizers")
 
-from sdk.engines.base import CheckInput, ModelUnavailable  # noqa: E402
+from sdk.engines.base import CheckInput, ModelUnavailable, Verdict  # noqa: E402
 from sdk.labels import COMPLIANCE_LABELS, EMOTION_LABELS  # noqa: E402
 from sdk.model_manifest import load_manifest, write_manifest  # noqa: E402
 from conftest import FixedEngine, make_finding, make_verdict  # noqa: E402
@@ -443,3 +443,27 @@ def test_hybrid_emotion_blends_the_rules_lexicon_at_the_manifest_weight(weight, 
     onnx.manifest = SimpleNamespace(data={"emotion_model_weight": weight})
     result = HybridEngine(onnx, None)._combine_emotion(model, rules)
     assert result.label == expected and abs(sum(result.scores.values()) - 1.0) < 1e-9
+
+
+@pytest.mark.parametrize("utterance, vetoed", [
+    ("亲，让您久等了，这边查到已经发货了", True),
+    ("不好意思，这个型号不支持", True),
+    ("對不起，讓您久等了", True),          # traditional characters read as the rules read them
+    ("您不用道歉，我帮您查", False),        # negated: no apology
+    ("请您谅解，这个改不了", False),        # asks for understanding; LABELS.md: no apology
+    ("这个改不了", False),
+])
+def test_hybrid_apology_veto(utterance, vetoed):
+    """A turn that apologises is never missing_apology, whatever the model says (LABELS.md)."""
+    from sdk.engines.hybrid import HybridEngine
+    from sdk.engines.rules_engine import RulesEngine
+
+    scores = {"standard": 0.2, "non_compliant": 0.05, "missing_apology": 0.6, "missing_thanks": 0.15}
+    model = Verdict(label="missing_apology", scores=scores, engine="onnx")
+    hybrid = HybridEngine(FixedEngine("onnx", model), RulesEngine(), policy="model")
+    [r] = hybrid.check_batch([CheckInput(utterance)])
+    if vetoed:
+        assert (r.label, r.engine) == ("standard", "rules")
+        assert r.scores["missing_apology"] < 0.01 and abs(sum(r.scores.values()) - 1) < 1e-6
+    else:
+        assert (r.label, r.engine) == ("missing_apology", "onnx")

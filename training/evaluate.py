@@ -182,21 +182,26 @@ def choose_policy(onnx, rules, dev: Sequence[dict]) -> str:
     return max(order, key=lambda p: (scores[p]["selection"], -order.index(p)))
 
 
+def combine_compliance(hybrid, model_results, rules_results, records: Sequence[dict]) -> list:
+    """The combined engine's verdicts from both engines' results on ``records`` (the utterance is
+    needed for the apology veto)."""
+    return [hybrid.combine(m, r, rec["utterance"]) for m, r, rec in zip(model_results, rules_results, records)]
+
+
 def compare_policies(model_results, rules_results, gold: Sequence[str], rules_engine, onnx_engine,
-                     records: Optional[Sequence[dict]] = None) -> dict:
-    """Macro-F1 of every policy; with the records, also the dev selection score (training.selection)."""
+                     records: Sequence[dict]) -> dict:
+    """Macro-F1 and the selection score (training.selection) of every policy."""
     from sdk.engines.hybrid import POLICIES, HybridEngine
     from training.selection import selection_f1
 
     out = {}
     for policy in POLICIES:
         hybrid = HybridEngine(onnx_engine, rules_engine, policy=policy)
-        combined = [hybrid.combine(m, r) for m, r in zip(model_results, rules_results)]
+        combined = combine_compliance(hybrid, model_results, rules_results, records)
         labels = [c.label for c in combined]
         out[policy] = {"macro_f1": metrics("compliance", gold, labels)["macro_f1"],
                        "overridden": sum(c.engine == "rules" for c in combined)}
-        if records is not None:
-            out[policy]["selection"] = round(selection_f1("compliance", records, labels), 4)
+        out[policy]["selection"] = round(selection_f1("compliance", records, labels), 4)
     return out
 
 
@@ -292,7 +297,7 @@ def fit_calibration(hybrid, onnx, rules, dev: Dict[str, List[dict]], log=print) 
         model_results = run_engine(onnx, task, records)[0]
         rules_results = run_engine(rules, task, records)[0]
         if task == "compliance":
-            combined = [hybrid.combine(m, r) for m, r in zip(model_results, rules_results)]
+            combined = combine_compliance(hybrid, model_results, rules_results, records)
             disagree = [m.label != r.label for m, r in zip(model_results, rules_results)]
         else:
             combined = [hybrid._combine_emotion(m, r) for m, r in zip(model_results, rules_results)]
@@ -321,13 +326,13 @@ def sdk_outputs(hybrid, onnx, rules, task: str, records: Sequence[dict]):
     hybrid.review = ReviewPolicy({}, 0.0)
     try:
         if task == "compliance":
-            raw = [hybrid.combine(m, r) for m, r in zip(model_results, rules_results)]
+            raw = combine_compliance(hybrid, model_results, rules_results, records)
         else:
             raw = [hybrid._combine_emotion(m, r) for m, r in zip(model_results, rules_results)]
     finally:
         hybrid.review = calibrated_review
     if task == "compliance":
-        combined = [hybrid.combine(m, r) for m, r in zip(model_results, rules_results)]
+        combined = combine_compliance(hybrid, model_results, rules_results, records)
     else:
         combined = [hybrid._combine_emotion(m, r) for m, r in zip(model_results, rules_results)]
     return model_results, rules_results, combined, raw
@@ -390,7 +395,7 @@ def evaluate(model_dir: Path, splits: Sequence[str], out_dir: Path, torch_dirs: 
             systems["rules"] = metrics(task, gold, [res.label for res in rules_results], probs)
             if task == "compliance" and "+" not in split:
                 task_report.setdefault("policies", {})[split] = compare_policies(
-                    model_results, rules_results, gold, rules, onnx)
+                    model_results, rules_results, gold, rules, onnx, records)
             pred = [c.label for c in combined]
             probs = np.array([[c.scores[label] for label in LABELS[task]] for c in combined])
             raw_probs = np.array([[c.scores[label] for label in LABELS[task]] for c in raw])

@@ -90,6 +90,15 @@ def _blend(weight: float) -> Callable[[Scored, Scored], Decision]:
     return decide
 
 
+def _apology_veto(scores: Dict[str, float]) -> Decision:
+    """The best label other than missing_apology, its score mass shared out among the rest."""
+    rest = {k: v for k, v in scores.items() if k != "missing_apology"}
+    total = sum(rest.values()) or 1.0
+    out = {k: v / total for k, v in rest.items()}
+    out["missing_apology"] = 0.0
+    return max(rest, key=lambda k: rest[k]), out, "rules"
+
+
 POLICIES: Dict[str, Callable[[Scored, Scored], Decision]] = {
     "model": _overriding(_model_label),
     "forbidden_high": _overriding(_forbidden_high),
@@ -137,14 +146,22 @@ class HybridEngine(Engine):
         # (training.evaluate); 1.0, the model alone, where the manifest names none.
         self.emotion_model_weight = float(manifest.get("emotion_model_weight", 1.0))
         self._decide = POLICIES[policy]
+        # The apology veto: a turn that apologises is not missing an apology (LABELS.md), whatever the
+        # scores say. Rules engines know the rulebook's explicit apology wording; other engines never veto.
+        self._apologises: Callable[[str], bool] = getattr(rules, "apologises", lambda utterance: False)
 
     def verdict_batch(self, items: Sequence[CheckInput]) -> List[Verdict]:
         if not items:
             return []
-        return [self.combine(m, r) for m, r in zip(self.onnx.verdict_batch(items), self.rules.verdict_batch(items))]
+        return [
+            self.combine(m, r, item.utterance)
+            for m, r, item in zip(self.onnx.verdict_batch(items), self.rules.verdict_batch(items), items)
+        ]
 
-    def combine(self, model: Scored, rules: Scored) -> Verdict:
+    def combine(self, model: Scored, rules: Scored, utterance: Optional[str] = None) -> Verdict:
         label, scores, engine = self._decide(model, rules)
+        if label == "missing_apology" and utterance is not None and self._apologises(utterance):
+            label, scores, engine = _apology_veto(scores)
         scores = self.review.calibrate("compliance", scores)
         # The model's own finding only where its label stands; the rules' findings always explain.
         findings = list(rules.findings) + [f for f in model.findings if f.label == label]

@@ -83,6 +83,9 @@ class RulesEngine(Engine):
         # branches without anchors must always be tried
         self._always = _always_branches(self._forbidden)
         self._cue_always = _always_branches(rulebook.cues)
+        # The rulebook's explicit apology wording (lexicon ``explicit_apology``), for apologises().
+        words = rulebook.lexicons.get("explicit_apology")
+        self._explicit_apology = re.compile("|".join(map(re.escape, words))) if words else None
 
     # ------------------------------------------------------------------ API
     def verdict_batch(self, items: Sequence[CheckInput]) -> List[Verdict]:
@@ -90,6 +93,13 @@ class RulesEngine(Engine):
 
     def emotion_batch(self, texts: Sequence[str]) -> List[EmotionResult]:
         return [self.emotion_one(t) for t in texts]
+
+    def apologises(self, utterance: str) -> bool:
+        """Whether the utterance says explicit apology wording un-negated ("让您久等了", not "不用道歉");
+        False where the rulebook has no ``explicit_apology`` lexicon."""
+        if self._explicit_apology is None:
+            return False
+        return self._has_required(self._explicit_apology, normalize(utterance).text)
 
     def context_emotions(self, contexts: Sequence[Context]) -> List[EmotionResult]:
         # Cached by the words themselves, so a repeated customer turn is not even normalised again;
