@@ -248,6 +248,23 @@ def test_export_writes_a_verified_manifest(exported):
 
 
 @pytest.mark.slow
+def test_export_reuses_the_other_task_of_a_model_dir(workspace, trained, exported, tmp_path):
+    """Retrain one task, keep the other: --reuse copies it, manifest entry and licences included."""
+    from sdk.model_manifest import load_manifest
+    from training.export import export
+
+    out = tmp_path / "model"
+    export({"emotion": trained["emotion"]}, out, data_dir=workspace["data"], log=lambda *_: None,
+           reuse=exported["dir"], version="9.9.9")
+    new, old = load_manifest(out), load_manifest(exported["dir"])  # both verified
+    assert list(new.tasks) == ["compliance", "emotion"] and new.data["version"] == "9.9.9"
+    assert new.data["tasks"]["compliance"] == old.data["tasks"]["compliance"]
+    assert new.data["training_data"] == old.data["training_data"]
+    with pytest.raises(ValueError, match="is the --out directory"):
+        export({"emotion": trained["emotion"]}, out, data_dir=workspace["data"], log=lambda *_: None, reuse=out)
+
+
+@pytest.mark.slow
 def test_onnx_engine_agrees_with_pytorch(workspace, trained, exported):
     from sdk.engines.base import CheckInput
     from sdk.engines.onnx_engine import OnnxEngine

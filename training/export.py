@@ -251,16 +251,30 @@ def prepare_out(out: Path, log=print) -> None:
         path.unlink()
 
 
+def reused_tasks(reuse: Path, out: Path, retrained: Sequence[str]) -> Dict[str, dict]:
+    """The manifest entries of ``reuse``'s tasks that are not being retrained (its files verified)."""
+    from sdk.model_manifest import load_manifest
+
+    if Path(reuse).resolve() == Path(out).resolve():
+        raise ValueError(f"--reuse {reuse} is the --out directory; export into another one")
+    manifest = load_manifest(reuse)  # verifies every file's sha256 and refuses pickles
+    return {t: dict(e) for t, e in manifest.data["tasks"].items() if t not in retrained}
+
+
 def export(model_dirs: Dict[str, Path], out: Path, opset: int = DEFAULT_OPSET, quant: Optional[QuantSettings] = None,
            gate: Optional[Gate] = None, keep_fp32: Optional[Path] = None, data_dir: Optional[Path] = None,
-           version: str = "0.1.0", records: Optional[Dict[str, Sequence[dict]]] = None, log=print) -> dict:
-    """Export every task in ``model_dirs`` into ``out`` (all tasks must share one tokenizer)."""
+           version: str = "0.1.0", records: Optional[Dict[str, Sequence[dict]]] = None, log=print,
+           reuse: Optional[Path] = None) -> dict:
+    """Export every task in ``model_dirs`` into ``out`` (all tasks must share one tokenizer); with ``reuse``, a
+    model directory's other tasks are copied over as they are (retrain one task, keep the other)."""
     from training.dataset import load
 
     if opset < 14:
         raise ValueError(f"opset must be >= 14 (fused attention and int8 ops need it), got {opset}")
     quant, gate = quant or QuantSettings(), gate or Gate()
+    reused = reused_tasks(reuse, out, list(model_dirs)) if reuse else {}
     tokenizer_hashes = {task: sha256_file(Path(d) / "tokenizer.json") for task, d in model_dirs.items()}
+    tokenizer_hashes.update({task: sha256_file(Path(reuse) / "tokenizer.json") for task in reused})
     if len(set(tokenizer_hashes.values())) != 1:
         raise ValueError(f"the tasks' tokenizer.json files differ ({tokenizer_hashes}); one model directory "
                          "ships one tokenizer, so fine-tune every task from the same base model")
@@ -282,14 +296,20 @@ def export(model_dirs: Dict[str, Path], out: Path, opset: int = DEFAULT_OPSET, q
             if keep_fp32:
                 Path(keep_fp32).mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(work / f"{task}.fp32.onnx", Path(keep_fp32) / f"{task}.fp32.onnx")
+        fp32_tasks = {t: dict(e, file=f"{t}.fp32.onnx", quantization=None) for t, e in tasks.items()}
+        for task, entry in reused.items():
+            shutil.copyfile(Path(reuse) / entry["file"], out / entry["file"])
+            tasks[task], infos[task] = entry, entry.get("training", {})
+            log(f"{task}: reused from {reuse} as it is")
         shutil.copyfile(Path(next(iter(model_dirs.values()))) / "tokenizer.json", out / "tokenizer.json")
         if keep_fp32:
             shutil.copyfile(out / "tokenizer.json", Path(keep_fp32) / "tokenizer.json")
+    tasks = {t: tasks[t] for t in LABELS if t in tasks}  # the tasks' usual order, reused ones included
     manifest = build_manifest(tasks, infos, opset, version)
     write_manifest(out, manifest)
-    if keep_fp32:
-        fp32_tasks = {t: dict(e, file=f"{t}.fp32.onnx", quantization=None) for t, e in tasks.items()}
-        write_manifest(keep_fp32, build_manifest(fp32_tasks, infos, opset, version, note="fp32, not shipped"))
+    if keep_fp32:  # the tasks exported now (a reused one has no fp32 graph here)
+        write_manifest(keep_fp32, build_manifest(fp32_tasks, {t: infos[t] for t in fp32_tasks}, opset, version,
+                                                   note="fp32, not shipped"))
     return manifest
 
 
@@ -335,6 +355,8 @@ def main(argv=None) -> int:
     ap.add_argument("--max-f1-drop", type=float, default=0.01, help="absolute macro-F1 drop allowed (0.01 = 1 point)")
     ap.add_argument("--data-dir", type=Path, help="directory holding splits/ (default: data/)")
     ap.add_argument("--version", default="0.1.0", help="model version written to the manifest")
+    ap.add_argument("--reuse", type=Path, help="a model directory whose other tasks are copied as they are "
+                                                "(e.g. --emotion runs/emotion-s4 --reuse models/default)")
     args = ap.parse_args(argv)
     model_dirs = {t: d for t, d in (("compliance", args.compliance), ("emotion", args.emotion)) if d}
     if not model_dirs:
@@ -342,7 +364,7 @@ def main(argv=None) -> int:
     try:
         quant = QuantSettings(per_channel=args.per_channel, quantize_embeddings=not args.no_quantize_embeddings)
         manifest = export(model_dirs, args.out, args.opset, quant, Gate(args.min_agreement, args.max_f1_drop),
-                          args.keep_fp32, args.data_dir, args.version)
+                          args.keep_fp32, args.data_dir, args.version, reuse=args.reuse)
     except ParityError as exc:
         print(f"export failed: {exc}", file=sys.stderr)
         return 3
