@@ -65,21 +65,8 @@ KNOWN: dict[tuple[str, str, str], str] = {
     # Per-turn false positives in clean calls (the calls still pass; no call-level finding).
     ("clean_turns", "rules", "clean-ph-transfer"): "req.apology.hold_return: sdk.dialogue.derived_events reads the "
     "agent's '请您稍等片刻，好吗？' + the customer's '好的' as a wait, though the agent went on at once (no hold)",
-    **{
-        (
-            "clean_turns",
-            "rules",
-            cid,
-        ): "req.apology.equipment fires on the agent's own '线路故障停电' two turns after it "
-        "apologised for the outage (not rolled up: once_per_call)"
-        for cid in ("clean-ph-customer-lingers", "clean-ph-angry-customer-calmed")
-    },
     # Models 0.4.0 and 0.5.0 (more real chat in training) let these through where 0.3.0 overrode them.
     ("clean_turns", "auto", "clean-ph-transfer"): "the model follows the rules' hold_return misreading above",
-    ("clean_turns", "auto", "clean-ph-angry-customer-calmed"): "model 0.5.0 follows the rules' "
-    "req.apology.equipment misfire above on turn 4 ('谢谢您。东湖小区是因为线路故障停电…')",
-    ("clean_passes", "auto", "clean-ph-angry-customer-calmed"): "model 0.5.0 reads the customer's grudging "
-    "'一个小时？那还行吧。' as dissatisfied, so emotion.escalation fires after turn 4; the call still passes",
 }
 
 

@@ -194,6 +194,22 @@ def test_same_reply_depends_on_context(engine):
     assert _check(engine, "好的，我帮您查一下。", "[客户已等待约2分钟] 喂？还有人吗？").label == "missing_apology"
 
 
+OUTAGE = "东湖小区是因为线路故障停电，抢修人员已经在现场。"
+
+
+@pytest.mark.parametrize("earlier_agent, label", [
+    ("对不起，给您添麻烦了，请您原谅。请问您是哪个小区？", "standard"),   # apologised once: enough (met_earlier)
+    ("请问您是哪个小区？", "missing_apology"),                             # never apologised
+    ("不用跟我说对不起，请问您是哪个小区？", "missing_apology"),            # a negated apology is none
+])
+def test_an_apology_earlier_in_the_call_meets_the_outage_rule(engine, earlier_agent, label):
+    turns = [{"role": "customer", "text": "又停电了！"}, {"role": "agent", "text": earlier_agent},
+             {"role": "customer", "text": "东湖小区。"}]
+    r = engine.check_one(OUTAGE, turns)
+    assert r.label == label, r.findings
+    assert ("req.apology.equipment" in [f.rule_id for f in r.findings]) == (label == "missing_apology")
+
+
 def test_scores_are_a_distribution(engine):
     for utterance, context in [("喂，说话呀！", None), ("您好，请问有什么可以帮您？", None),
                                ("好的。", "[客户已等待约2分钟]"), ("好的。", "谢谢你")]:

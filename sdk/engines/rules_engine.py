@@ -168,6 +168,8 @@ class RulesEngine(Engine):
                 continue
             if rule.requires is not None and self._has_required(rule.requires, text):
                 continue
+            if rule.met_earlier and rule.requires is not None and self._said_earlier(rule.requires, context):
+                continue
             findings.append(Finding(
                 rule_id=rule.id, label=_finding_label(rule), start=None, end=None, text=None, source="rules",
                 message=_fill(rule.message, company) or "", severity=rule.severity,
@@ -247,6 +249,12 @@ class RulesEngine(Engine):
                 best = (s, e)
                 break
         return best
+
+    def _said_earlier(self, requires: "re.Pattern[str]", context: Optional[Context]) -> bool:
+        """Whether an earlier agent turn of the context says the required wording (un-negated)."""
+        if context is None:
+            return False
+        return any(self._has_required(requires, normalize(t.text).text) for t in context.turns if t.role == "agent")
 
     def _has_required(self, requires: "re.Pattern[str]", text: str) -> bool:
         negation = self.rulebook.negation

@@ -17,7 +17,8 @@ Rule anatomy (see ``sdk/rules/default.yaml`` for the full, commented format):
   utterance exceptions), optionally only when a context cue is present.
 * ``kind: required`` — fires when a trigger is present (a context cue from
   ``when_cues`` or an utterance pattern from ``when_utterance``; both when
-  ``trigger: all``) and none of ``requires`` occurs in the utterance.
+  ``trigger: all``) and none of ``requires`` occurs in the utterance (with
+  ``met_earlier: true``, nor in an earlier agent turn of the context).
 * ``unless_cues`` (either kind) — the rule is off when one of these context cues
   is present.
 * ``advisory: true`` — reported as a finding (with label ``standard``) but never

@@ -61,6 +61,7 @@ class CompiledRule:
     requires: Optional["re.Pattern[str]"]
     window: int
     trigger: str = "any"  # required rules: "any" = a cue OR the utterance trigger; "all" = both
+    met_earlier: bool = False  # required rules: an earlier agent turn's required wording also counts
     # Literal strings of which every match contains one (None: unknown); lets
     # the engine skip a regex when the text cannot match (see anchor_strings).
     prefilter: Optional[FrozenSet[str]] = None
@@ -240,6 +241,7 @@ def _compile_rule(
         requires=requires,
         window=r.window,
         trigger=r.trigger,
+        met_earlier=r.met_earlier,
         prefilter=anchor_strings(regex),
         utterance_prefilter=anchor_strings(when_utt),
         branches=regexes.branches(r.patterns, r.phrases, "patterns" in user or "*" in user)

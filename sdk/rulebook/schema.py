@@ -130,6 +130,9 @@ def models() -> Tuple[Type["BaseModel"], ...]:
         requires: List[str] = []
         window: int = Field(default=8, ge=1, le=40)
         trigger: Literal["any", "all"] = "any"
+        # required rules: also met by the required wording in an earlier agent turn of the context (an apology
+        # for an outage need not be repeated each time the outage is mentioned)
+        met_earlier: bool = False
         notes: Optional[str] = None
 
         @field_validator("label")
