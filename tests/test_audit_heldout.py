@@ -62,11 +62,8 @@ MINOR = {"low"}  # call-level severities a clean call may carry
 
 # (test, engine, call id) -> why it fails today. Engine "*" = both.
 KNOWN: dict[tuple[str, str, str], str] = {
-    # Per-turn false positives in clean calls (the calls still pass; no call-level finding).
-    ("clean_turns", "rules", "clean-ph-transfer"): "req.apology.hold_return: sdk.dialogue.derived_events reads the "
-    "agent's '请您稍等片刻，好吗？' + the customer's '好的' as a wait, though the agent went on at once (no hold)",
-    # Models 0.4.0 and 0.5.0 (more real chat in training) let these through where 0.3.0 overrode them.
-    ("clean_turns", "auto", "clean-ph-transfer"): "the model follows the rules' hold_return misreading above",
+    # None today: every clean call passes with every turn standard and every seeded fault is found, under
+    # both engines. Add (test, engine, call id): reason for a known failure; it runs as a strict xfail.
 }
 
 

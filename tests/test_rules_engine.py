@@ -210,6 +210,16 @@ def test_an_apology_earlier_in_the_call_meets_the_outage_rule(engine, earlier_ag
     assert ("req.apology.equipment" in [f.rule_id for f in r.findings]) == (label == "missing_apology")
 
 
+@pytest.mark.parametrize("utterance, label", [
+    ("谢谢您的配合，现在为您转接，感谢您的来电。", "standard"),   # the agreed wait was for this transfer
+    ("查到了，您的燃气费已经缴清。", "missing_apology"),           # back from the wait without an apology
+])
+def test_a_transfer_right_after_consent_is_no_return_from_a_wait(engine, utterance, label):
+    turns = [{"role": "agent", "text": "对不起，我需要帮您转接到工程部，请您稍等片刻，好吗？"},
+             {"role": "customer", "text": "好的。"}]
+    assert engine.check_one(utterance, turns).label == label
+
+
 def test_scores_are_a_distribution(engine):
     for utterance, context in [("喂，说话呀！", None), ("您好，请问有什么可以帮您？", None),
                                ("好的。", "[客户已等待约2分钟]"), ("好的。", "谢谢你")]:
